@@ -1,0 +1,84 @@
+/**
+ * The Node entry: what a container deployment runs (`npm run serve`). Configuration comes from
+ * `TH_*` environment variables; the port from `PORT` (default 8080), the bind address from `HOST`
+ * (default 0.0.0.0, as a container needs).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { serve, type HttpBindings } from '@hono/node-server';
+import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
+import { errorResponse } from '../app/responses.js';
+import { ConfigError, parseConfig, type Config } from '../config/parse-config.js';
+import { TokenHandlerError } from '../core/errors.js';
+
+/** The app with Node's specifics: the caller's address and undici's already-decoded bodies. */
+export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): TokenHandlerApp {
+  return createApp(config, {
+    upstreamBodyDecoded: true,
+    clientIp: (c) => ((c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? undefined),
+    ...deps,
+  });
+}
+
+/** A fetch handler that refuses absolute-form request targets (`GET http://other/ HTTP/1.1`) before routing. */
+export function nodeFetchHandler(app: { fetch: (request: Request, env: HttpBindings) => Response | Promise<Response> }) {
+  return (request: Request, env: HttpBindings): Response | Promise<Response> => {
+    const target = (env.incoming as IncomingMessage).url ?? '/';
+    if (!target.startsWith('/')) {
+      return errorResponse(new TokenHandlerError('invalid_request', 'The request target must be a path', { reason: 'absolute_form_target' }));
+    }
+    return app.fetch(request, env);
+  };
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function startNodeServer(
+  handler: (request: Request, env: HttpBindings) => Response | Promise<Response>,
+  options: { port: number; hostname: string },
+): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: handler as never, port: options.port, hostname: options.hostname }, (info: AddressInfo) => {
+      const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+      resolve({
+        url: `http://${host}:${info.port}`,
+        port: info.port,
+        close: () =>
+          new Promise<void>((done) => {
+            (server as import('node:http').Server).closeAllConnections?.();
+            server.close(() => done());
+          }),
+      });
+    });
+    server.on('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const app = createNodeApp(config);
+  const port = Number(process.env['PORT'] ?? 8080);
+  const server = await startNodeServer(nodeFetchHandler(app), { port, hostname: process.env['HOST'] ?? '0.0.0.0' });
+  console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'listening', url: server.url, issuer: config.issuer }));
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await main();
+}

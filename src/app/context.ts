@@ -1,0 +1,24 @@
+import type { Context } from 'hono';
+import type { LogSink } from './log.js';
+
+/** What a platform adapter hands the app. Everything has a default except what only it knows. */
+export interface AppDeps {
+  /** For the IdP and the upstream APIs. */
+  readonly fetch: typeof fetch;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+  /** Where JSON log lines go (default: console.log). */
+  readonly logSink: LogSink;
+  /** The caller's IP address as the platform saw it, for `X-Forwarded-For`. */
+  readonly clientIp?: (c: Context<AppEnv>) => string | undefined;
+  /** True where `fetch` hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
+  readonly upstreamBodyDecoded: boolean;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    corsHeaders: Headers | undefined;
+    logEvent: (name: string, fields?: Readonly<Record<string, string | number | boolean>>) => void;
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The one table of the token handler's cookies (names, paths, attributes), plus parsing of the
+ * `Cookie` header, chunking of values past the browser's 4096-byte limit, and serialisation of
+ * `Set-Cookie` lines. Cookies leave the core as data; the app only appends the strings.
+ */
+
+export type CookieKind = 'at' | 'rt' | 'id';
+
+/** How many login transactions (tabs logging in at once) are kept; the oldest is evicted. */
+export const MAX_LOGIN_TRANSACTIONS = 3;
+/** Browsers drop a cookie whose name plus value passes 4096 bytes; stay under with room to spare. */
+export const MAX_COOKIE_NAME_VALUE = 4000;
+/** A value needing more chunks than this is refused at login instead of breaking requests later. */
+export const MAX_CHUNKS = 5;
+
+export interface CookieNames {
+  readonly at: string;
+  readonly rt: string;
+  readonly id: string;
+  readonly login: readonly string[];
+  /** Every base name, used to strip our cookies before proxying. */
+  readonly all: readonly string[];
+}
+
+export interface CookieSpec {
+  readonly name: string;
+  readonly path: string;
+}
+
+export interface SetCookie {
+  readonly name: string;
+  readonly value: string;
+  readonly path: string;
+  /** Seconds; 0 clears the cookie. */
+  readonly maxAge: number;
+}
+
+export function cookieNames(prefix: string): CookieNames {
+  const at = `__Host-${prefix}-at`;
+  const rt = `__Secure-${prefix}-rt`;
+  const id = `__Secure-${prefix}-id`;
+  const login = Array.from({ length: MAX_LOGIN_TRANSACTIONS }, (_, n) => `__Host-${prefix}-login-${n}`);
+  return Object.freeze({ at, rt, id, login: Object.freeze(login), all: Object.freeze([at, rt, id, ...login]) });
+}
+
+export function cookieSpec(names: CookieNames, agentPath: string, kind: CookieKind): CookieSpec {
+  // The access token is needed on every proxied path; refresh token and ID token only by the agent,
+  // so they are scoped to it and never ride along on API calls.
+  return kind === 'at' ? { name: names.at, path: '/' } : { name: names[kind], path: agentPath };
+}
+
+/**
+ * Parses a `Cookie` header into name → values. A name sent twice keeps both values, so callers can
+ * refuse a tossed duplicate instead of guessing which one is real.
+ */
+export function parseCookieHeader(header: string | null | undefined): Map<string, string[]> {
+  const cookies = new Map<string, string[]>();
+  if (!header) return cookies;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    let value = part.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (!name) continue;
+    const values = cookies.get(name);
+    if (values) values.push(value);
+    else cookies.set(name, [value]);
+  }
+  return cookies;
+}
+
+function single(cookies: Map<string, string[]>, name: string): string | undefined {
+  const values = cookies.get(name);
+  // Two cookies of the same name mean someone planted one (cookie tossing): trust neither.
+  return values && values.length === 1 ? values[0] : undefined;
+}
+
+export function chunkName(name: string, index: number): string {
+  return `${name}.${index}`;
+}
+
+/** Reads a possibly chunked value: `name`, or `name.0`, `name.1`, … joined in order. */
+export function readCookieValue(cookies: Map<string, string[]>, name: string): string | undefined {
+  const whole = single(cookies, name);
+  if (whole !== undefined) return cookies.has(chunkName(name, 0)) ? undefined : whole;
+  if (cookies.get(name)) return undefined;
+  let value = '';
+  for (let i = 0; i < MAX_CHUNKS; i++) {
+    const chunk = single(cookies, chunkName(name, i));
+    if (chunk === undefined) {
+      if (cookies.has(chunkName(name, i))) return undefined;
+      break;
+    }
+    value += chunk;
+  }
+  if (cookies.has(chunkName(name, MAX_CHUNKS))) return undefined;
+  return value === '' ? undefined : value;
+}
+
+/** Every cookie name in the request that belongs to `name` (the whole value or any chunk). */
+export function presentNames(cookies: Map<string, string[]>, name: string): string[] {
+  const prefix = `${name}.`;
+  return [...cookies.keys()].filter((n) => n === name || (n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length))));
+}
+
+export class CookieTooLargeError extends Error {
+  override readonly name = 'CookieTooLargeError';
+  constructor(readonly cookieName: string, readonly size: number) {
+    super(`cookie ${cookieName} would need ${size} bytes`);
+  }
+}
+
+/**
+ * The Set-Cookie entries that store `value` under `spec`, chunked when needed, and that clear any
+ * stale whole value or chunk the browser still holds.
+ */
+export function cookiesToStore(spec: CookieSpec, value: string, maxAge: number, present: Map<string, string[]>): SetCookie[] {
+  const out: SetCookie[] = [];
+  const written = new Set<string>();
+  if (spec.name.length + 1 + value.length <= MAX_COOKIE_NAME_VALUE) {
+    out.push({ name: spec.name, value, path: spec.path, maxAge });
+    written.add(spec.name);
+  } else {
+    const room = MAX_COOKIE_NAME_VALUE - (chunkName(spec.name, 0).length + 1);
+    const count = Math.ceil(value.length / room);
+    if (count > MAX_CHUNKS) throw new CookieTooLargeError(spec.name, value.length);
+    for (let i = 0; i < count; i++) {
+      const name = chunkName(spec.name, i);
+      out.push({ name, value: value.slice(i * room, (i + 1) * room), path: spec.path, maxAge });
+      written.add(name);
+    }
+  }
+  for (const stale of presentNames(present, spec.name)) {
+    if (!written.has(stale)) out.push({ name: stale, value: '', path: spec.path, maxAge: 0 });
+  }
+  return out;
+}
+
+/** The Set-Cookie entries that clear `spec` and every chunk of it the request carried. */
+export function cookiesToClear(spec: CookieSpec, present: Map<string, string[]>): SetCookie[] {
+  const names = new Set([spec.name, ...presentNames(present, spec.name)]);
+  return [...names].map((name) => ({ name, value: '', path: spec.path, maxAge: 0 }));
+}
+
+/** `Secure; HttpOnly; SameSite=Strict`, no `Domain`, always. */
+export function serializeSetCookie(cookie: SetCookie): string {
+  const base = `${cookie.name}=${cookie.value}; Path=${cookie.path}; Max-Age=${Math.max(0, Math.floor(cookie.maxAge))}`;
+  const expiry = cookie.maxAge <= 0 ? '; Expires=Thu, 01 Jan 1970 00:00:00 GMT' : '';
+  return `${base}${expiry}; Secure; HttpOnly; SameSite=Strict`;
+}
+
+/** Removes the token handler's cookies (every chunk, any letter case) from a `Cookie` header; undefined when nothing is left. */
+export function stripOwnCookies(header: string | null | undefined, names: CookieNames): string | undefined {
+  if (!header) return undefined;
+  const own = names.all.map((n) => n.toLowerCase());
+  const kept: string[] = [];
+  for (const part of header.split(';')) {
+    const trimmed = part.trim();
+    if (!trimmed) continue;
+    const eq = trimmed.indexOf('=');
+    const name = (eq < 0 ? trimmed : trimmed.slice(0, eq)).trim().toLowerCase();
+    // Browsers match cookie prefixes case-insensitively, so look-alikes in odd case are ours too.
+    const base = name.replace(/\.\d+$/, '');
+    if (own.includes(base)) continue;
+    kept.push(trimmed);
+  }
+  return kept.length > 0 ? kept.join('; ') : undefined;
+}
