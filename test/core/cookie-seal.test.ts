@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { createSealer } from '../../src/core/cookie-seal.js';
+import { randomSecret } from '../helpers/config.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const k1 = { id: 'k1', secret: randomSecret() };
+const k2 = { id: 'k2', secret: randomSecret() };
+
+describe('createSealer', () => {
+  it('round-trips a value with its purpose, issue and expiry times', async () => {
+    const sealer = createSealer([k1], () => T0);
+    const sealed = await sealer.seal('at', { t: 'token' }, T0 / 1000 + 60);
+    expect(sealed.startsWith('Fe26.2*k1*')).toBe(true);
+    expect(sealed).not.toContain('token');
+    expect(await sealer.unseal('at', sealed)).toEqual({ data: { t: 'token' }, issuedAt: T0 / 1000, expiresAt: T0 / 1000 + 60 });
+  });
+
+  it('never accepts a value sealed for another purpose', async () => {
+    const sealer = createSealer([k1], () => T0);
+    const sealed = await sealer.seal('login', { s: 'state' }, T0 / 1000 + 60);
+    expect(await sealer.unseal('at', sealed)).toBeUndefined();
+    expect(await sealer.unseal('rt', sealed)).toBeUndefined();
+    expect(await sealer.unseal('login', sealed)).toBeDefined();
+  });
+
+  it('treats an expired value as absent, using the injected clock', async () => {
+    let now = T0;
+    const sealer = createSealer([k1], () => now);
+    const sealed = await sealer.seal('rt', { t: 'x' }, T0 / 1000 + 60);
+    now = T0 + 59_000;
+    expect(await sealer.unseal('rt', sealed)).toBeDefined();
+    now = T0 + 60_000;
+    expect(await sealer.unseal('rt', sealed)).toBeUndefined();
+  });
+
+  it('rotates keys: the first seals, every key unseals, a retired key no longer does', async () => {
+    const old = createSealer([k1], () => T0);
+    const sealedWithK1 = await old.seal('at', { t: 'a' }, T0 / 1000 + 60);
+    const rotated = createSealer([k2, k1], () => T0);
+    expect(await rotated.unseal('at', sealedWithK1)).toBeDefined();
+    expect((await rotated.seal('at', { t: 'a' }, T0 / 1000 + 60)).startsWith('Fe26.2*k2*')).toBe(true);
+    const retired = createSealer([k2], () => T0);
+    expect(await retired.unseal('at', sealedWithK1)).toBeUndefined();
+  });
+
+  it('refuses a value whose key id is unknown even if the secret matches', async () => {
+    const sealer = createSealer([k1], () => T0);
+    const sealed = await sealer.seal('at', { t: 'a' }, T0 / 1000 + 60);
+    const renamed = createSealer([{ id: 'other', secret: k1.secret }], () => T0);
+    expect(await renamed.unseal('at', sealed)).toBeUndefined();
+  });
+
+  it('treats tampered, truncated and garbage values as absent, never throwing', async () => {
+    const sealer = createSealer([k1], () => T0);
+    const sealed = await sealer.seal('at', { t: 'a' }, T0 / 1000 + 60);
+    const flipped = sealed.slice(0, 40) + (sealed[40] === 'A' ? 'B' : 'A') + sealed.slice(41);
+    for (const bad of [flipped, sealed.slice(0, -5), sealed + 'x', '', 'Fe26.2*k1*****', 'garbage', '*'.repeat(10), 'x'.repeat(100_000)]) {
+      expect(await sealer.unseal('at', bad)).toBeUndefined();
+    }
+    expect(await sealer.unseal('at', undefined)).toBeUndefined();
+  });
+
+  it('derives keys once per key and purpose, however many values it handles', async () => {
+    const sealer = createSealer([k1, k2], () => T0);
+    for (let i = 0; i < 20; i++) {
+      await sealer.unseal('at', await sealer.seal('at', { i }, T0 / 1000 + 60));
+    }
+    expect(sealer.derivations).toBe(1);
+    await sealer.seal('rt', {}, T0 / 1000 + 60);
+    expect(sealer.derivations).toBe(2);
+  });
+});
