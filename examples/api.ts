@@ -1,0 +1,199 @@
+// The example API behind the token handler's proxy: it validates the JWT access tokens that the
+// demo provider issues, the way a real resource server would (RFC 9068 style, with jose against
+// the issuer's JWKS), and has an echo route that tells tests what reached it.
+//
+//   GET /api/whoami              200 { sub, scope, exp, expires_in } | 401 invalid_token
+//   ANY /api/echo, /api/echo/*   200 { method, path, query, search, headers, authorization, body_size }
+//
+// The Authorization header is never echoed back (only whether it was valid); the body is counted
+// while it streams in, never buffered whole.
+
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ApiRequestInfo = {
+  method: string;
+  /** The path as it arrived (query excluded). */
+  path: string;
+  /** Every request header as received, lower-case names, Authorization included (in-process only). */
+  headers: Record<string, string>;
+};
+
+export type ExampleApiOptions = {
+  /** Default 8082; 0 picks a free port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** The OpenID provider's issuer; its discovery document gives the jwks_uri. */
+  issuer: string;
+  /** The `aud` an access token must carry. */
+  audience: string;
+  /** Called for every request before it is answered: lets tests assert what reached upstream. */
+  onRequest?: (info: ApiRequestInfo) => void;
+};
+
+export type ExampleApi = { url: string; close(): Promise<void> };
+
+const ALGORITHMS = ['RS256', 'PS256', 'ES256'];
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+type Env = { Bindings: HttpBindings };
+
+export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'host'>) {
+  const verify = createVerifier(options.issuer, options.audience);
+  const app = new Hono<Env>();
+
+  app.use('*', async (c, next) => {
+    c.header('Cache-Control', 'no-store');
+    options.onRequest?.({
+      method: c.req.method,
+      path: rawPath(c),
+      headers: Object.fromEntries(c.req.raw.headers),
+    });
+    await next();
+  });
+
+  app.get('/api/whoami', async (c) => {
+    const payload = await verify(c.req.header('authorization'));
+    if (!payload) {
+      c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+      return c.json({ error: 'invalid_token' }, 401);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    return c.json({
+      sub: payload.sub,
+      scope: payload.scope,
+      exp: payload.exp,
+      expires_in: typeof payload.exp === 'number' ? Math.max(0, payload.exp - now) : undefined,
+    });
+  });
+
+  const echo = async (c: Context<Env>) => {
+    const authorizationHeader = c.req.header('authorization');
+    const authorization =
+      authorizationHeader === undefined
+        ? 'absent'
+        : (await verify(authorizationHeader))
+          ? 'valid'
+          : 'invalid';
+    const headers: Record<string, string> = {};
+    for (const [name, value] of c.req.raw.headers) {
+      if (name !== 'authorization') headers[name] = value;
+    }
+    const url = new URL(c.req.url);
+    const query: Record<string, string | string[]> = {};
+    for (const [key, value] of url.searchParams) {
+      const previous = query[key];
+      query[key] = previous === undefined ? value : [...[previous].flat(), value];
+    }
+    return c.json({
+      method: c.req.method,
+      path: rawPath(c),
+      query,
+      search: url.search,
+      headers,
+      authorization,
+      body_size: await countBody(c.req.raw.body),
+    });
+  };
+  app.all('/api/echo', echo);
+  app.all('/api/echo/*', echo);
+
+  app.notFound((c) => c.json({ error: 'not_found' }, 404));
+  app.onError((err, c) => {
+    console.error('example api: request failed', err);
+    return c.json({ error: 'server_error' }, 500);
+  });
+
+  return app;
+}
+
+export async function startExampleApi(options: ExampleApiOptions): Promise<ExampleApi> {
+  const host = options.host ?? '127.0.0.1';
+  const app = createExampleApiApp(options);
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8082, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Returns a function that validates `Authorization: Bearer <jwt>` and gives its payload, or
+ * undefined for anything invalid (absent, not Bearer, bad signature, wrong iss/aud, expired...).
+ * The JWKS location comes from the issuer's discovery document, fetched on first use (so the API
+ * may start before the provider) and again after a failure.
+ */
+function createVerifier(issuer: string, audience: string) {
+  let jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
+
+  const loadJwks = () => {
+    jwks ??= (async () => {
+      const response = await fetch(new URL('.well-known/openid-configuration', withSlash(issuer)));
+      if (!response.ok) throw new Error(`discovery answered ${response.status}`);
+      const metadata = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+      if (metadata.issuer !== issuer || typeof metadata.jwks_uri !== 'string') {
+        throw new Error('discovery document does not match the issuer');
+      }
+      return createRemoteJWKSet(new URL(metadata.jwks_uri));
+    })();
+    jwks.catch(() => {
+      jwks = undefined;
+    });
+    return jwks;
+  };
+
+  return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
+    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization ?? '');
+    if (!match) return undefined;
+    try {
+      const { payload } = await jwtVerify(match[1] as string, await loadJwks(), {
+        issuer,
+        audience,
+        algorithms: ALGORITHMS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ['exp', 'sub'],
+      });
+      return payload;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+/** The request path as received on the wire when available (URL parsing normalises dot segments). */
+function rawPath(c: Context<Env>): string {
+  const raw = c.env?.incoming?.url;
+  if (typeof raw === 'string' && raw.startsWith('/')) return raw.split('?')[0] as string;
+  return new URL(c.req.url).pathname;
+}
+
+async function countBody(body: ReadableStream<Uint8Array> | null): Promise<number> {
+  if (!body) return 0;
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return size;
+    size += value.byteLength;
+  }
+}
