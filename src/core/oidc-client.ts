@@ -69,7 +69,7 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
   let pending: Promise<ServerState> | undefined;
   let lastFailure: { at: number; error: TokenHandlerError } | undefined;
 
-  async function fetchServer(): Promise<ServerState> {
+  async function fetchServer(freshKeys: boolean): Promise<ServerState> {
     let as: oauth.AuthorizationServer;
     try {
       const response = await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', ...requestOptions() });
@@ -93,8 +93,9 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
     if (jwksUrl.protocol !== 'https:' && !(insecure && jwksUrl.protocol === 'http:')) {
       throw new TokenHandlerError('authorization_server_error', 'The authorization server metadata is invalid', { reason: 'discovery_insecure_jwks' });
     }
+    // Keep the key set (and jose's own cache of it) unless the URI moved or a key was missing.
     const jwks =
-      server && server.as.jwks_uri === as.jwks_uri
+      server && server.as.jwks_uri === as.jwks_uri && !freshKeys
         ? server.jwks
         : createRemoteJWKSet(jwksUrl, { [joseCustomFetch]: deps.fetch, timeoutDuration: IDP_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
     return { as, jwks, fetchedAt: deps.now() };
@@ -111,7 +112,7 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
       throw lastFailure.error;
     }
     if (!pending) {
-      pending = fetchServer()
+      pending = fetchServer(options?.forceRefresh === true)
         .then((s) => {
           server = s;
           lastFailure = undefined;

@@ -92,6 +92,9 @@ describe('login/end checks the authorization response, in order', () => {
       expectError(res, 400, 'invalid_request');
       expect(tokenCalls()).toBe(0);
       expect(res.response.headers.getSetCookie().some((c) => /^__Host-th-login-\d=;.*Max-Age=0/.test(c))).toBe(true);
+      // Our own RFC 9207 check caught it (oauth4webapi would too, later, as a second line).
+      const reason = iss === undefined ? 'iss_missing' : 'iss_mismatch';
+      expect(stack.logs.some((l) => l.includes(`"reason":"${reason}"`))).toBe(true);
     }
   });
 
@@ -279,7 +282,7 @@ describe('CSRF, Origin and Fetch Metadata on every state-changing request', () =
 
   it.each(posts)('%s: refused with an untrusted Origin, a null Origin, or cross-site / same-site Fetch Metadata', async (path) => {
     const spa = new SpaClient(stack.app);
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { origin: 'https://evil.example' },
       { origin: 'https://www.example.test.evil.example' },
       { origin: 'null' },
