@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { LogSink } from './log.js';
+import type { UpstreamRequest } from '../core/proxy.js';
 
 /** What a platform adapter hands the app. Everything has a default except what only it knows. */
 export interface AppDeps {
@@ -13,6 +14,11 @@ export interface AppDeps {
   readonly clientIp?: (c: Context<AppEnv>) => string | undefined;
   /** True where `fetch` hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
   readonly upstreamBodyDecoded: boolean;
+  /**
+   * Sends the rewritten request upstream. The default fetches it (Node, Workers); Lambda@Edge
+   * instead hands the rewritten request back to CloudFront, which forwards it itself.
+   */
+  readonly forward?: (upstream: UpstreamRequest, c: Context<AppEnv>) => Promise<Response>;
 }
 
 export interface AppEnv {

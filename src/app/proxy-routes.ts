@@ -45,7 +45,7 @@ export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
       config,
       agent.names,
     );
-    return forward(c, upstream, config, agent, deps);
+    return deps.forward ? deps.forward(upstream, c) : forward(c, upstream, config, agent, deps);
   });
 }
 
