@@ -22,7 +22,10 @@ export function mountAgentRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
       assertCsrfSafe(c.req.raw.headers, config);
       const params = await readParams(c.req.raw);
       const result = await operation(params, parseCookieHeader(c.req.header('cookie')));
-      if (result.event) c.get('logEvent')(result.event.name, result.event);
+      if (result.event) {
+        const { name, ...fields } = result.event;
+        c.get('logEvent')(name, fields);
+      }
       return jsonResponse(200, result.body, result.cookies, c.get('corsHeaders'));
     });
   };

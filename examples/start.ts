@@ -1,0 +1,277 @@
+// `npm start`: the whole demo on one machine, with no configuration.
+//
+//   http://localhost:8080/   the example SPA, and on the same origin the token handler
+//                            (/oauth-agent/* and the API routes, /api/* by default)
+//   http://127.0.0.1:8081    the demo OpenID provider (user demo, password demo)
+//   http://127.0.0.1:8082    the example API that the token handler's proxy calls
+//
+// The client secret and the cookie keys are generated at start-up. Any TH_* variable in the
+// environment replaces the default it names (TH_ISSUER points the stack at another provider, and
+// then the demo provider is not started). PORT, PROVIDER_PORT and API_PORT move the listeners;
+// DEMO_ACCESS_TOKEN_TTL sets the demo provider's access-token lifetime (seconds, default 300), and
+// API_AUDIENCE the `aud` the example API requires (default: its own URL, http://127.0.0.1:8082).
+//
+// `startStack()` is what tests use: it accepts port 0 for any listener, and the public origin, the
+// provider's redirect URIs and the API audience then follow the ports actually chosen.
+
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import type { HttpBindings } from '@hono/node-server';
+import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../src/adapters/node.js';
+import { ConfigError, parseConfig, type Config } from '../src/config/parse-config.js';
+import { createExampleApiApp } from './api.js';
+import { startDemoProvider, type DemoClient } from './provider.js';
+import { buildSpa, serveSpa } from './spa-server.js';
+
+export type StackPorts = {
+  /** The SPA and the token handler (one origin). Default: PORT or 8080. */
+  spa?: number;
+  /** The demo OpenID provider. Default: PROVIDER_PORT or 8081. */
+  provider?: number;
+  /** The example API. Default: API_PORT or 8082. */
+  api?: number;
+};
+
+export type StackOptions = {
+  /** 0 picks a free port. */
+  ports?: StackPorts;
+  /** Where TH_*, PORT, PROVIDER_PORT, API_PORT and DEMO_ACCESS_TOKEN_TTL are read; default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** No banner and no token-handler log lines. */
+  quiet?: boolean;
+};
+
+export type StackUrls = {
+  /** The SPA's page, e.g. http://localhost:8080/ */
+  spa: string;
+  /** The public origin of the SPA and the token handler, e.g. http://localhost:8080 */
+  origin: string;
+  /** The OAuth agent's base URL, e.g. http://localhost:8080/oauth-agent */
+  agent: string;
+  /** The OpenID provider's issuer (the demo provider's, or TH_ISSUER). */
+  issuer: string;
+  /** The example API's own URL (not through the proxy), e.g. http://127.0.0.1:8082 */
+  api: string;
+};
+
+export type Stack = {
+  urls: StackUrls;
+  /** The token handler's parsed configuration (holds secrets: never print it). */
+  config: Config;
+  /** True when the demo provider runs (TH_ISSUER was not set). */
+  demoProvider: boolean;
+  close(): Promise<void>;
+};
+
+export const DEMO_CLIENT_ID = 'edge-token-handler-demo';
+export const DEMO_CREDENTIALS = { username: 'demo', password: 'demo' } as const;
+
+const BIND_HOST = '127.0.0.1';
+const PUBLIC_HOST = 'localhost';
+
+type FetchHandler = (request: Request, env: HttpBindings) => Response | Promise<Response>;
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const env = options.env ?? process.env;
+  const ports = {
+    spa: options.ports?.spa ?? portFromEnv(env, 'PORT', 8080),
+    provider: options.ports?.provider ?? portFromEnv(env, 'PROVIDER_PORT', 8081),
+    api: options.ports?.api ?? portFromEnv(env, 'API_PORT', 8082),
+  };
+  const accessTokenTtl = positiveIntegerFromEnv(env, 'DEMO_ACCESS_TOKEN_TTL', 300);
+  const overrides = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('TH_') && value !== undefined && value.trim() !== ''));
+
+  // Everything started so far, closed in reverse order by close() or when start-up fails.
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    const errors: unknown[] = [];
+    for (const close of closers.splice(0).reverse()) {
+      await close().catch((error: unknown) => errors.push(error));
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'Some servers did not close cleanly');
+  };
+
+  try {
+    // The SPA/token-handler listener and the API listener come first, so that with port 0 their
+    // real ports are known before the provider (redirect URIs, API audience) and the config exist.
+    const front = await listenDeferred(ports.spa, 'the SPA and token handler');
+    closers.push(() => front.server.close());
+    const apiListener = await listenDeferred(ports.api, 'the example API');
+    closers.push(() => apiListener.server.close());
+    const apiUrl = `http://${BIND_HOST}:${apiListener.server.port}`;
+
+    const defaults: Record<string, string> = {
+      TH_PUBLIC_ORIGIN: `http://${PUBLIC_HOST}:${front.server.port}`,
+      TH_CLIENT_ID: DEMO_CLIENT_ID,
+      TH_COOKIE_KEYS: `k1:${randomSecret()},k2:${randomSecret()}`,
+      TH_API_ROUTES: `/api=${apiUrl}/api`,
+    };
+    // A generated secret would make parseConfig choose client_secret_basic over a given private key.
+    if (!overrides['TH_CLIENT_SECRET'] && !overrides['TH_CLIENT_PRIVATE_KEY']) defaults['TH_CLIENT_SECRET'] = randomSecret();
+
+    const external = overrides['TH_ISSUER'] !== undefined;
+    let issuer: string;
+    if (external) {
+      issuer = overrides['TH_ISSUER']!;
+    } else {
+      // Validate everything before starting the provider, and register the client exactly as the
+      // token handler will authenticate (id, method, secret or public key, redirect URIs).
+      const draft = parseConfig({ ...defaults, TH_ISSUER: `http://${BIND_HOST}`, ...overrides });
+      const provider = await startDemoProvider({
+        port: ports.provider,
+        host: BIND_HOST,
+        clients: [demoClient(draft)],
+        accessTokenTtl,
+        apiAudience: apiUrl,
+      });
+      closers.push(() => provider.close());
+      issuer = provider.issuer;
+    }
+
+    const config = parseConfig({ ...defaults, TH_ISSUER: issuer, ...overrides });
+    apiListener.setHandler(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl }).fetch);
+
+    const tokenHandler = createNodeApp(config, options.quiet ? { logSink: () => {} } : {});
+    const files = await buildSpa({ agentPath: config.agentPath });
+    const handledByTokenHandler = (path: string) =>
+      isUnder(path, config.agentPath) || config.apiRoutes.some((route) => isUnder(path, route.prefix));
+    front.setHandler(
+      nodeFetchHandler({
+        fetch: (request, bindings) =>
+          handledByTokenHandler(new URL(request.url).pathname) ? tokenHandler.fetch(request, bindings) : serveSpa(files, request),
+      }),
+    );
+
+    const urls: StackUrls = {
+      spa: `${config.publicOrigin}/`,
+      origin: config.publicOrigin,
+      agent: config.publicOrigin + config.agentPath,
+      issuer: config.issuer,
+      api: apiUrl,
+    };
+    if (!options.quiet) console.log(banner(urls, config, external));
+
+    let closing: Promise<void> | undefined;
+    return { urls, config, demoProvider: !external, close: () => (closing ??= closeAll()) };
+  } catch (error) {
+    await closeAll().catch(() => {});
+    throw error;
+  }
+}
+
+/** Listens at once (so the port is known) and answers 503 until the real handler is set. */
+async function listenDeferred(port: number, what: string): Promise<{ server: RunningServer; setHandler(handler: FetchHandler): void }> {
+  let current: FetchHandler = () =>
+    new Response(JSON.stringify({ error_code: 'starting', detailed_error: 'The server is starting' }), {
+      status: 503,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '1' },
+    });
+  let server: RunningServer;
+  try {
+    server = await startNodeServer((request, bindings) => current(request, bindings), { port, hostname: BIND_HOST });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`Port ${port} on ${BIND_HOST} is in use, so ${what} cannot start there.`, { cause: error });
+    }
+    throw error;
+  }
+  return {
+    server,
+    setHandler(handler) {
+      current = handler;
+    },
+  };
+}
+
+function demoClient(config: Config): DemoClient {
+  const client: DemoClient = {
+    client_id: config.clientId,
+    token_endpoint_auth_method: config.clientAuth,
+    redirect_uris: [config.redirectUri],
+    post_logout_redirect_uris: [config.postLogoutRedirectUri],
+  };
+  if (config.clientSecret !== undefined) client.client_secret = config.clientSecret;
+  if (config.clientPrivateKey !== undefined) {
+    // The public half only: drop the private members of an RSA, EC or OKP key.
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, ...publicKey } = config.clientPrivateKey;
+    client.jwks = { keys: [publicKey] };
+  }
+  return client;
+}
+
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(prefix + '/');
+}
+
+function randomSecret(): string {
+  // 32 random bytes: 43 base64url characters, more than the 32 characters parseConfig requires.
+  return randomBytes(32).toString('base64url');
+}
+
+function portFromEnv(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw new Error(`${name} must be a port number (0-65535), got "${raw}"`);
+  return Number(raw);
+}
+
+function positiveIntegerFromEnv(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d{1,7}$/.test(raw) || Number(raw) < 1) throw new Error(`${name} must be a whole number of seconds (at least 1), got "${raw}"`);
+  return Number(raw);
+}
+
+function banner(urls: StackUrls, config: Config, external: boolean): string {
+  const routes = config.apiRoutes.map((r) => `${r.prefix} -> ${r.upstream}`).join(', ') || 'none';
+  return [
+    '',
+    'edge-token-handler demo',
+    '',
+    `  SPA            ${urls.spa}`,
+    `  Token handler  ${urls.agent}   (API routes: ${routes})`,
+    `  Provider       ${urls.issuer}${external ? '   (from TH_ISSUER)' : '   (demo OpenID provider)'}`,
+    `  Example API    ${urls.api}`,
+    '',
+    external ? '  Open the SPA and log in at your provider.' : `  Open the SPA and log in as ${DEMO_CREDENTIALS.username} / ${DEMO_CREDENTIALS.password}.`,
+    '  Ctrl-C stops everything.',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  let stack: Stack;
+  try {
+    stack = await startStack();
+  } catch (error) {
+    console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+    if (/EADDRINUSE|is in use/.test(String(error))) console.error('Set PORT, PROVIDER_PORT or API_PORT to use other ports.');
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: stopping…`);
+    setTimeout(() => {
+      console.error('The servers did not close within 5 s');
+      process.exit(1);
+    }, 5000).unref();
+    stack.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await main();
+}
