@@ -16,6 +16,10 @@ import { errorResponse } from './responses.js';
 
 export type { AppDeps, AppEnv } from './context.js';
 
+/** Twice the session's cookie budget (MAX_SESSION_COOKIE_BYTES), and the older Cloudflare total of 32 KB for every header. */
+export const MAX_COOKIE_HEADER_BYTES = 32 * 1024;
+export const MAX_HEADER_BYTES = 48 * 1024;
+
 export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
   const deps: AppDeps = {
     fetch: partialDeps.fetch ?? ((input, init) => fetch(input, init)),
@@ -44,6 +48,20 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
       status: c.res.status,
       duration_ms: deps.now() - started,
     });
+  });
+
+  // Refused before any parsing: on platforms with generous limits (Workers allows 128 KB) nobody
+  // legitimate sends this much, and the token handler never sets more than a session's budget.
+  app.use('*', async (c, next) => {
+    let size = 0;
+    c.req.raw.headers.forEach((value, name) => {
+      size += name.length + value.length + 4;
+    });
+    const cookie = c.req.raw.headers.get('cookie')?.length ?? 0;
+    if (cookie > MAX_COOKIE_HEADER_BYTES || size > MAX_HEADER_BYTES) {
+      throw new TokenHandlerError('request_header_too_large', 'The request headers are too large', { reason: cookie > MAX_COOKIE_HEADER_BYTES ? 'cookie_header_too_large' : 'headers_too_large' });
+    }
+    await next();
   });
 
   mountAgentRoutes(app, config, agent);

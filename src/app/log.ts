@@ -28,8 +28,8 @@ export function describeCause(cause: unknown): string | undefined {
   if (cause === undefined) return undefined;
   if (cause instanceof Error) {
     const code = (cause as { code?: unknown }).code;
-    const inner = cause.cause instanceof Error ? ` <- ${cause.cause.name}: ${clip(cause.cause.message)}` : '';
-    return `${cause.name}${typeof code === 'string' ? `[${code}]` : ''}: ${clip(cause.message)}${inner}`;
+    const inner = cause.cause instanceof Error ? ` <- ${cause.cause.name}: ${safeMessage(cause.cause)}` : '';
+    return `${cause.name}${typeof code === 'string' ? `[${code}]` : ''}: ${safeMessage(cause)}${inner}`;
   }
   return typeof cause;
 }
@@ -37,4 +37,9 @@ export function describeCause(cause: unknown): string | undefined {
 function clip(message: string): string {
   // Library messages name claims and codes, not values; the clip guards against one that echoes more.
   return message.replace(/[A-Za-z0-9_-]{40,}(\.[A-Za-z0-9_-]+)*/g, '[redacted]').slice(0, 160);
+}
+
+/** A message fit for the log. A JSON parser's message quotes the text it choked on (an IdP's body, maybe with a token in it): keep only that it failed. */
+function safeMessage(error: Error): string {
+  return error.name === 'SyntaxError' ? 'not valid JSON' : clip(error.message);
 }

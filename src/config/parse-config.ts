@@ -52,6 +52,8 @@ export interface Config {
   readonly idTokenSigningAlgs: readonly string[];
   /** Milliseconds. */
   readonly upstreamTimeout: number;
+  /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
+  readonly idpTimeout: number;
   readonly corsAllowHeaders: readonly string[];
 }
 
@@ -169,6 +171,8 @@ export function parseConfig(raw: RawConfig): Config {
   const sessionLifetime = parseInteger('TH_SESSION_LIFETIME', get('TH_SESSION_LIFETIME'), 28800, 60, 400 * 24 * 3600, problems);
   const clockSkew = parseInteger('TH_CLOCK_SKEW', get('TH_CLOCK_SKEW'), 60, 0, MAX_CLOCK_SKEW, problems);
   const upstreamTimeoutSeconds = parseInteger('TH_UPSTREAM_TIMEOUT', get('TH_UPSTREAM_TIMEOUT'), 30, 1, 900, problems);
+  // A hung IdP must not hold a login open for long; Lambda@Edge gives a whole request 5 to 30 seconds.
+  const idpTimeoutSeconds = parseInteger('TH_IDP_TIMEOUT', get('TH_IDP_TIMEOUT'), 10, 1, 60, problems);
   const usePar = parseBoolean('TH_USE_PAR', get('TH_USE_PAR'), false, problems);
   const revokeOnLogout = parseBoolean('TH_REVOKE_ON_LOGOUT', get('TH_REVOKE_ON_LOGOUT'), true, problems);
   const hiddenClaims = list(get('TH_HIDDEN_CLAIMS'));
@@ -217,6 +221,7 @@ export function parseConfig(raw: RawConfig): Config {
     logLevel,
     idTokenSigningAlgs: Object.freeze(idTokenSigningAlgs),
     upstreamTimeout: upstreamTimeoutSeconds * 1000,
+    idpTimeout: idpTimeoutSeconds * 1000,
     corsAllowHeaders: Object.freeze(corsAllowHeaders),
   };
   return Object.freeze(config);

@@ -11,6 +11,7 @@ import {
   cookieSpec,
   cookiesToClear,
   cookiesToStore,
+  presentNames,
   readCookieValue,
   type CookieKind,
   type SetCookie,
@@ -20,6 +21,22 @@ import { createOidcClient, type CoreDeps, type TokenSet } from './oidc-client.js
 
 /** A login transaction lives this long (seconds), in its own cookie. */
 export const LOGIN_TRANSACTION_LIFETIME = 600;
+
+/**
+ * The most the session cookies (access token, refresh token and ID claims, every chunk, as the
+ * browser sends them in `Cookie` to the agent) may take, in bytes. CloudFront refuses a request
+ * whose request line and headers pass 20,480 bytes; this leaves about 4 KB for everything else
+ * (pending login transactions take about 1.4 KB at most, plus the browser's own headers). A session
+ * over it is refused at login, with a clear error, instead of breaking every request afterwards.
+ * Node's own limit is 16 KB by default, so a Node deployment needs `--max-http-header-size` raised.
+ */
+export const MAX_SESSION_COOKIE_BYTES = 16 * 1024;
+
+/** What `cookies` add to the request's `Cookie` header: `name=value` pairs joined by `; `. */
+export function cookieHeaderBytes(cookies: readonly SetCookie[]): number {
+  const stored = cookies.filter((c) => c.maxAge > 0 && c.value !== '');
+  return stored.reduce((sum, c) => sum + c.name.length + 1 + c.value.length, 0) + Math.max(0, stored.length - 1) * 2;
+}
 
 export type Cookies = Map<string, string[]>;
 export type Params = Readonly<Record<string, string>>;
@@ -105,8 +122,14 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
     return [...cookiesToClear(spec('at'), cookies), ...cookiesToClear(spec('rt'), cookies), ...cookiesToClear(spec('id'), cookies)];
   }
 
+  const tooLarge = (cause: CookieTooLargeError) =>
+    new TokenHandlerError('authorization_error', `The tokens are too large to keep in cookies (the session may take at most ${MAX_SESSION_COOKIE_BYTES} bytes of cookies)`, {
+      cause,
+      reason: 'session_too_large',
+    });
+
   /** Seals and stores the tokens; throws a clear error when they would not fit in the browser's cookies. */
-  async function storeTokens(tokens: TokenSet, sessionEnd: number, cookies: Cookies, identity: IdentityData | undefined): Promise<SetCookie[]> {
+  async function storeTokens(tokens: TokenSet, sessionEnd: number, cookies: Cookies, identity: IdentityData | undefined, keepOthers: boolean): Promise<SetCookie[]> {
     const maxAge = sessionEnd - nowSeconds();
     const at: AccessTokenData = {
       t: tokens.accessToken,
@@ -121,11 +144,17 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
       }
       if (identity) out.push(...cookiesToStore(spec('id'), await sealer.seal('id', identity, sessionEnd), maxAge, cookies));
     } catch (error) {
-      if (error instanceof CookieTooLargeError) {
-        throw new TokenHandlerError('authorization_error', 'The tokens are too large to keep in cookies', { cause: error, reason: 'session_too_large' });
-      }
+      if (error instanceof CookieTooLargeError) throw tooLarge(error);
       throw error;
     }
+    // A refresh that brings no new refresh token or ID claims leaves the browser's cookies for them in place.
+    const kept = !keepOthers
+      ? []
+      : [...(tokens.refreshToken === undefined ? [names.rt] : []), ...(identity === undefined ? [names.id] : [])].flatMap((name) =>
+          presentNames(cookies, name).map((n) => ({ name: n, value: cookies.get(n)?.[0] ?? '', path: '', maxAge: 1 })),
+        );
+    const size = cookieHeaderBytes([...out, ...kept]);
+    if (size > MAX_SESSION_COOKIE_BYTES) throw tooLarge(new CookieTooLargeError('session', size));
     return out;
   }
 
@@ -196,7 +225,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
         const sessionEnd = nowSeconds() + config.sessionLifetime;
         // Fresh cookies replace whatever the browser held before (no session fixation); a refresh token
         // from an earlier session must not survive a login that brought none.
-        const stored = await storeTokens(tokens, sessionEnd, cookies, identity);
+        const stored = await storeTokens(tokens, sessionEnd, cookies, identity, false);
         const extraClears = tokens.refreshToken === undefined ? cookiesToClear(spec('rt'), cookies) : [];
         const at = tokens.accessTokenExpiresAt !== undefined ? { t: '', e: Math.min(tokens.accessTokenExpiresAt, sessionEnd) } : { t: '' };
         return {
@@ -237,7 +266,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
       // The session keeps its absolute end, counted from login (a refresh never extends it).
       const sessionEnd = rt.expiresAt;
       const identity = tokens.idTokenClaims ? { c: visibleClaims(tokens.idTokenClaims), sub: tokens.idTokenClaims.sub! } : undefined;
-      const stored = await storeTokens(tokens, sessionEnd, cookies, identity);
+      const stored = await storeTokens(tokens, sessionEnd, cookies, identity, true);
       const expiresAt = tokens.accessTokenExpiresAt !== undefined ? Math.min(tokens.accessTokenExpiresAt, sessionEnd) : undefined;
       return {
         body: expiresAt !== undefined ? { access_token_expires_in: Math.max(0, expiresAt - nowSeconds()) } : {},

@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   request_too_large: 413,
+  request_header_too_large: 431,
   unsupported_media_type: 415,
   server_error: 500,
   authorization_server_error: 502,

@@ -10,7 +10,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeProtectedHeader, importJWK, jwtVerify, errors as joseErrors } from 'jose';
-import type { JWTPayload } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { isLoopbackHost, type Config } from '../config/parse-config.js';
 import { TokenHandlerError } from './errors.js';
 
@@ -49,8 +49,13 @@ const DISCOVERY_MAX_AGE_MS = 60 * 60 * 1000;
 const DISCOVERY_MIN_INTERVAL_MS = 60 * 1000;
 /** After a failed discovery fetch, callers get the same failure for this long instead of hammering the IdP. */
 const DISCOVERY_FAILURE_COOLDOWN_MS = 5 * 1000;
-const IDP_TIMEOUT_MS = 10 * 1000;
 const MAX_ID_TOKEN_LENGTH = 16 * 1024;
+/**
+ * No answer of an IdP (metadata, key set, token response) is anywhere near this; a larger one is
+ * refused before it is parsed, so a broken or hostile IdP cannot make the token handler buffer
+ * megabytes per login.
+ */
+export const MAX_IDP_RESPONSE_BYTES = 256 * 1024;
 const FOREIGN_JWT_TYPES = /^(application\/)?(logout\+jwt|at\+jwt|dpop\+jwt|token-introspection\+jwt|secevent\+jwt|client-authentication\+jwt|jwt-bearer)$/i;
 
 export type OidcClient = ReturnType<typeof createOidcClient>;
@@ -59,10 +64,11 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
   const issuerUrl = new URL(config.issuer);
   // http is accepted by parseConfig only for loopback issuers (local development and tests).
   const insecure = issuerUrl.protocol === 'http:' && isLoopbackHost(issuerUrl.hostname);
+  const idpFetch = limitedFetch(deps.fetch, MAX_IDP_RESPONSE_BYTES);
   const requestOptions = () => ({
-    [oauth.customFetch]: deps.fetch,
+    [oauth.customFetch]: idpFetch,
     [oauth.allowInsecureRequests]: insecure,
-    signal: AbortSignal.timeout(IDP_TIMEOUT_MS),
+    signal: AbortSignal.timeout(config.idpTimeout),
   });
 
   let server: ServerState | undefined;
@@ -97,7 +103,7 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
     const jwks =
       server && server.as.jwks_uri === as.jwks_uri && !freshKeys
         ? server.jwks
-        : createRemoteJWKSet(jwksUrl, { [joseCustomFetch]: deps.fetch, timeoutDuration: IDP_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+        : createRemoteJWKSet(jwksUrl, { [joseCustomFetch]: idpFetch, timeoutDuration: config.idpTimeout, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
     return { as, jwks, fetchedAt: deps.now() };
   }
 
@@ -164,7 +170,7 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
   }
 
   /** Verifies an ID token's signature and the project's claim rules; refetches keys once on an unknown `kid`. */
-  async function validateIdToken(idToken: string, expected: { nonce?: string; sub?: string }): Promise<JWTPayload> {
+  async function validateIdToken(idToken: string, expected: { nonce?: string; sub?: string; accessToken?: string }): Promise<JWTPayload> {
     const invalid = (reason: string, cause?: unknown) => new TokenHandlerError('invalid_request', 'The ID token is invalid', { reason: `id_token_${reason}`, cause });
     if (idToken.length > MAX_ID_TOKEN_LENGTH) throw invalid('too_large');
     let header;
@@ -176,8 +182,19 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
     if (typeof header.typ === 'string' && FOREIGN_JWT_TYPES.test(header.typ)) throw invalid('wrong_typ');
     if (!header.alg || !config.idTokenSigningAlgs.includes(header.alg)) throw invalid('alg_not_allowed');
 
+    // The key set's own failures (down, HTML, malformed) are the IdP's fault, not the token's: 502, not 400.
+    const keyFor = (state: ServerState): JWTVerifyGetKey => async (protectedHeader, token) => {
+      try {
+        return await state.jwks(protectedHeader, token);
+      } catch (error) {
+        if (error instanceof TokenHandlerError || error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys || error instanceof joseErrors.JOSENotSupported) {
+          throw error;
+        }
+        throw new TokenHandlerError('authorization_server_error', 'The authorization server keys could not be loaded', { cause: error, reason: 'jwks_unavailable' });
+      }
+    };
     const verify = async (state: ServerState) =>
-      jwtVerify(idToken, state.jwks, {
+      jwtVerify(idToken, keyFor(state), {
         issuer: config.issuer,
         audience: config.clientId,
         algorithms: [...config.idTokenSigningAlgs],
@@ -214,6 +231,10 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255) throw invalid('bad_sub');
     if (expected.nonce !== undefined && payload['nonce'] !== expected.nonce) throw invalid('nonce_mismatch');
     if (expected.sub !== undefined && payload.sub !== expected.sub) throw invalid('sub_changed');
+    // OIDC Core 3.1.3.8 makes at_hash optional in the code flow; when the IdP sends one it must bind this access token.
+    if (payload['at_hash'] !== undefined && expected.accessToken !== undefined) {
+      if (payload['at_hash'] !== (await tokenHash(expected.accessToken, header.alg))) throw invalid('at_hash_mismatch');
+    }
     return payload;
   }
 
@@ -329,9 +350,9 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
       const result = await processTokenResponse(
         response,
         (r) => oauth.processAuthorizationCodeResponse(as, client(), r, { expectedNonce: expected.nonce, requireIdToken: true }),
-        (error) => new TokenHandlerError('authorization_error', 'The authorization server refused the code exchange', { cause: error, reason: `token_endpoint_${error.error}` }),
+        (error) => new TokenHandlerError('authorization_error', 'The authorization server refused the code exchange', { cause: error, reason: `token_endpoint_${errorCodeForLog(error.error)}` }),
       );
-      const claims = await validateIdToken(result.id_token!, { nonce: expected.nonce });
+      const claims = await validateIdToken(result.id_token!, { nonce: expected.nonce, accessToken: result.access_token });
       return toTokenSet(result, claims);
     },
 
@@ -347,10 +368,10 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
         (error) =>
           error.error === 'invalid_grant'
             ? new TokenHandlerError('session_expired', 'The session has expired', { cause: error, reason: 'refresh_invalid_grant' })
-            : new TokenHandlerError('authorization_error', 'The authorization server refused the refresh', { cause: error, reason: `token_endpoint_${error.error}` }),
+            : new TokenHandlerError('authorization_error', 'The authorization server refused the refresh', { cause: error, reason: `token_endpoint_${errorCodeForLog(error.error)}` }),
       );
       // OIDC Core 12.2: a refreshed ID token must be for the same user.
-      const claims = typeof result.id_token === 'string' ? await validateIdToken(result.id_token, { ...(expectedSub ? { sub: expectedSub } : {}) }) : undefined;
+      const claims = typeof result.id_token === 'string' ? await validateIdToken(result.id_token, { accessToken: result.access_token, ...(expectedSub ? { sub: expectedSub } : {}) }) : undefined;
       return toTokenSet(result, claims);
     },
 
@@ -366,7 +387,7 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
         await oauth.processRevocationResponse(response);
         return { revoked: true };
       } catch (error) {
-        return { revoked: false, reason: error instanceof oauth.ResponseBodyError ? `revocation_${error.error}` : 'revocation_failed' };
+        return { revoked: false, reason: error instanceof oauth.ResponseBodyError ? `revocation_${errorCodeForLog(error.error)}` : 'revocation_failed' };
       }
     },
 
@@ -384,4 +405,57 @@ export function createOidcClient(config: Config, deps: CoreDeps) {
       return url.href;
     },
   };
+}
+
+/**
+ * A fetch for the IdP that refuses an answer larger than `limit` bytes (declared or streamed)
+ * before anything parses it. The body is read under the caller's abort signal, so a provider that
+ * sends headers and then stalls is cut off by the same timeout.
+ */
+function limitedFetch(inner: typeof fetch, limit: number): typeof fetch {
+  const tooLarge = () => new TokenHandlerError('authorization_server_error', 'The authorization server sent an oversized answer', { reason: 'idp_response_too_large' });
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await inner(input, init);
+    if (Number(response.headers.get('content-length') ?? '0') > limit) {
+      await response.body?.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    if (!response.body) return response;
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+    const body = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      body.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    // 1xx/204/304 cannot carry a body in a Response; they never do from an IdP, but keep them faithful.
+    const bodyless = response.status === 204 || response.status === 304;
+    return new Response(bodyless ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }) as typeof fetch;
+}
+
+/** An IdP's `error` value fit for a log line: an RFC 6749 error code, or `other` (a hostile IdP may put anything there). */
+function errorCodeForLog(code: unknown): string {
+  return typeof code === 'string' && /^[a-z0-9_]{1,64}$/i.test(code) ? code : 'other';
+}
+
+/** `at_hash` (OIDC Core 3.1.3.6): the left half of the access token's hash under the ID token's algorithm's hash. */
+async function tokenHash(token: string, alg: string | undefined): Promise<string> {
+  const bits = /384$/.test(alg ?? '') ? 384 : /512$/.test(alg ?? '') || alg === 'EdDSA' || alg === 'Ed25519' ? 512 : 256;
+  const digest = new Uint8Array(await crypto.subtle.digest(`SHA-${bits}`, new TextEncoder().encode(token)));
+  let binary = '';
+  for (const byte of digest.subarray(0, digest.length / 2)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
