@@ -3,20 +3,22 @@
  * `TH_*` environment variables; the port from `PORT` (default 8080), the bind address from `HOST`
  * (default 0.0.0.0, as a container needs).
  */
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { serve, type HttpBindings } from '@hono/node-server';
+import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
 import { errorResponse } from '../app/responses.js';
 import { ConfigError, parseConfig, type Config } from '../config/parse-config.js';
 import { TokenHandlerError } from '../core/errors.js';
 
-/** The app with Node's specifics: the caller's address and undici's already-decoded bodies. */
+/** The app with Node's specifics: the caller's address, the raw request target, and undici's already-decoded bodies. */
 export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): TokenHandlerApp {
   return createApp(config, {
     upstreamBodyDecoded: true,
     clientIp: (c) => ((c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? undefined),
+    // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
+    requestTarget: (c) => (c.env as HttpBindings | undefined)?.incoming?.url,
     ...deps,
   });
 }
@@ -42,20 +44,31 @@ export function startNodeServer(
   handler: (request: Request, env: HttpBindings) => Response | Promise<Response>,
   options: { port: number; hostname: string },
 ): Promise<RunningServer> {
+  const listener = getRequestListener(handler as never, {
+    // A target the adapter cannot turn into a URL (a backslash in the path, a bad Host) gets the
+    // contract's JSON error instead of @hono/node-server's empty 400.
+    errorHandler: (error) =>
+      error instanceof RequestError
+        ? errorResponse(new TokenHandlerError('invalid_request', 'The request target is not valid', { reason: 'bad_request_target' }))
+        : errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly')),
+  });
+  const server = createServer(listener);
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: handler as never, port: options.port, hostname: options.hostname }, (info: AddressInfo) => {
+    server.once('error', reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off('error', reject);
+      const info = server.address() as AddressInfo;
       const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       resolve({
         url: `http://${host}:${info.port}`,
         port: info.port,
         close: () =>
           new Promise<void>((done) => {
-            (server as import('node:http').Server).closeAllConnections?.();
+            server.closeAllConnections();
             server.close(() => done());
           }),
       });
     });
-    server.on('error', reject);
   });
 }
 

@@ -12,6 +12,12 @@ export interface AppDeps {
   readonly logSink: LogSink;
   /** The caller's IP address as the platform saw it, for `X-Forwarded-For`. */
   readonly clientIp?: (c: Context<AppEnv>) => string | undefined;
+  /**
+   * The request target (path and query) exactly as it arrived, where the platform keeps it (Node:
+   * `incoming.url`). URL parsing resolves `..` and `%2e%2e`, which would hide a traversal attempt
+   * from the proxy's path check; without it the parsed URL is used.
+   */
+  readonly requestTarget?: (c: Context<AppEnv>) => string | undefined;
   /** True where `fetch` hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
   readonly upstreamBodyDecoded: boolean;
   /**

@@ -27,6 +27,8 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
     logSink: partialDeps.logSink ?? ((line) => console.log(line)),
     upstreamBodyDecoded: partialDeps.upstreamBodyDecoded ?? false,
     ...(partialDeps.clientIp ? { clientIp: partialDeps.clientIp } : {}),
+    ...(partialDeps.requestTarget ? { requestTarget: partialDeps.requestTarget } : {}),
+    ...(partialDeps.forward ? { forward: partialDeps.forward } : {}),
   };
   const logger = createLogger(config.logLevel, deps.logSink, deps.now);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now });
@@ -64,8 +66,10 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
     await next();
   });
 
-  mountAgentRoutes(app, config, agent);
+  // The proxy first: it judges the raw path, so `/api/../oauth-agent/…` is refused as a traversal
+  // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
   mountProxyRoutes(app, config, agent, deps);
+  mountAgentRoutes(app, config, agent);
 
   app.notFound(() => {
     throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'path_unknown' });

@@ -7,19 +7,37 @@ import type { Config } from '../config/parse-config.js';
 import type { Agent } from '../core/agent.js';
 import { parseCookieHeader } from '../core/cookies.js';
 import { TokenHandlerError } from '../core/errors.js';
-import { assertSafePath, filterUpstreamResponseHeaders, matchRoute, rewriteUpstreamRequest, type UpstreamRequest } from '../core/proxy.js';
+import {
+  assertSafePath,
+  bodyWasDecoded,
+  filterUpstreamResponseHeaders,
+  matchRoute,
+  narrowAcceptEncoding,
+  rewriteUpstreamRequest,
+  type UpstreamRequest,
+} from '../core/proxy.js';
 import { STATE_CHANGING, assertCsrfSafe, preflightHeaders } from './guards.js';
 import type { AppDeps, AppEnv } from './context.js';
 
 const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** Statuses whose responses never carry a body (and HEAD answers neither). */
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
 export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent, deps: AppDeps): void {
   if (config.apiRoutes.length === 0) return;
   app.all('*', async (c, next) => {
-    const url = new URL(c.req.url);
-    const match = matchRoute(config.apiRoutes, url.pathname);
-    if (!match) return next();
-    assertSafePath(url.pathname);
+    const { path, search } = requestPath(c, deps);
+    const match = matchRoute(config.apiRoutes, path);
+    if (!match) {
+      // A target that reaches a route only once its dot segments are resolved (`/x/../api/…`) is
+      // a traversal, not an unknown path: refuse it as one.
+      if (path !== new URL(c.req.url).pathname && matchRoute(config.apiRoutes, new URL(c.req.url).pathname)) {
+        assertSafePath(path);
+        throw new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason: 'path_normalises_into_route' });
+      }
+      return next();
+    }
+    assertSafePath(path);
     const method = c.req.method;
     const methods = match.route.methods ?? DEFAULT_METHODS;
 
@@ -38,53 +56,67 @@ export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
       if (at.expired) throw new TokenHandlerError('token_expired', 'The access token has expired', { reason: 'access_token_expired' });
       accessToken = at.token;
     }
-    const upstream = rewriteUpstreamRequest(
-      { method, search: url.search, headers: c.req.raw.headers, ...optionalIp(deps.clientIp?.(c)) },
-      match,
-      accessToken,
-      config,
-      agent.names,
-    );
+    const ip = deps.clientIp?.(c);
+    const upstream = rewriteUpstreamRequest({ method, search, headers: c.req.raw.headers, ...(ip ? { clientIp: ip } : {}) }, match, accessToken, config, agent.names);
     return deps.forward ? deps.forward(upstream, c) : forward(c, upstream, config, agent, deps);
   });
 }
 
-function optionalIp(ip: string | undefined): { clientIp?: string } {
-  return ip ? { clientIp: ip } : {};
+/**
+ * The path (still percent-encoded) and query as the client sent them, where the platform keeps the
+ * request target; otherwise from the parsed URL, whose dot segments are already resolved.
+ */
+function requestPath(c: Context<AppEnv>, deps: AppDeps): { path: string; search: string } {
+  const target = deps.requestTarget?.(c);
+  if (target !== undefined && target.startsWith('/')) {
+    const q = target.indexOf('?');
+    return q < 0 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q) };
+  }
+  const url = new URL(c.req.url);
+  return { path: url.pathname, search: url.search };
 }
 
 async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Config, agent: Agent, deps: AppDeps): Promise<Response> {
-  const hasBody = upstream.method !== 'GET' && upstream.method !== 'HEAD' && c.req.raw.body !== null;
-  // The timeout covers the wait for the upstream's headers, not the streaming of a long body.
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error('upstream timeout')), config.upstreamTimeout);
+  const method = upstream.method;
+  const body = method === 'GET' || method === 'HEAD' ? null : c.req.raw.body;
+  if (deps.upstreamBodyDecoded) narrowAcceptEncoding(upstream.headers);
+  // The timeout covers the wait for the upstream's headers, not the streaming of a long body; a
+  // client that goes away cancels the upstream call at any point.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new Error('upstream timeout')), config.upstreamTimeout);
+  const client = c.req.raw.signal;
   let response: Response;
   try {
     response = await deps.fetch(upstream.url, {
-      method: upstream.method,
+      method,
       headers: upstream.headers,
-      body: hasBody ? c.req.raw.body : null,
+      body,
       redirect: 'manual',
-      signal: controller.signal,
-      ...(hasBody ? { duplex: 'half' } : {}),
+      signal: AbortSignal.any([timeout.signal, client]),
+      ...(body ? { duplex: 'half' } : {}),
     } as RequestInit);
   } catch (cause) {
     throw new TokenHandlerError('upstream_unavailable', 'The API could not be reached', {
       cause,
-      reason: controller.signal.aborted ? 'upstream_timeout' : 'upstream_unreachable',
+      reason: timeout.signal.aborted ? 'upstream_timeout' : client.aborted ? 'client_gone' : 'upstream_unreachable',
     });
   } finally {
     clearTimeout(timer);
   }
   const headers = filterUpstreamResponseHeaders(response.headers, agent.names);
-  if (deps.upstreamBodyDecoded) {
-    // Node's fetch has already decoded a compressed body; passing the old encoding on would corrupt it.
-    if (headers.has('content-encoding')) {
-      headers.delete('content-encoding');
-      headers.delete('content-length');
-    }
+  // Node's fetch has already decoded a gzip/br body; passing the old encoding on would corrupt it.
+  if (deps.upstreamBodyDecoded && bodyWasDecoded(method, response.status, headers.get('content-encoding'))) {
+    headers.delete('content-encoding');
+    headers.delete('content-length');
   }
-  const cors = c.get('corsHeaders');
-  cors?.forEach((value, name) => headers.set(name, value));
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  c.get('corsHeaders')?.forEach((value, name) => headers.set(name, value));
+  const bodyless = method === 'HEAD' || NULL_BODY_STATUS.has(response.status);
+  if (bodyless) void response.body?.cancel().catch(() => {});
+  try {
+    return new Response(bodyless ? null : response.body, { status: response.status, statusText: response.statusText, headers });
+  } catch (cause) {
+    // A status the Fetch API cannot represent (e.g. 600): the upstream is broken, not the token handler.
+    await response.body?.cancel().catch(() => {});
+    throw new TokenHandlerError('upstream_unavailable', 'The API answered with an invalid response', { cause, reason: 'upstream_bad_status' });
+  }
 }

@@ -150,20 +150,51 @@ export function serializeSetCookie(cookie: SetCookie): string {
   return `${base}${expiry}; Secure; HttpOnly; SameSite=Strict`;
 }
 
-/** Removes the token handler's cookies (every chunk, any letter case) from a `Cookie` header; undefined when nothing is left. */
+const lowerNames = new WeakMap<CookieNames, ReadonlySet<string>>();
+
+/**
+ * True when `name` is one of the token handler's cookies or a chunk of one, in any letter case:
+ * browsers match the `__Host-`/`__Secure-` prefixes case-insensitively, so look-alikes are ours too.
+ */
+export function isOwnCookieName(name: string, names: CookieNames): boolean {
+  let own = lowerNames.get(names);
+  if (!own) {
+    own = new Set(names.all.map((n) => n.toLowerCase()));
+    lowerNames.set(names, own);
+  }
+  const lower = name.trim().toLowerCase();
+  const dot = lower.lastIndexOf('.');
+  return own.has(lower) || (dot > 0 && /^\d+$/.test(lower.slice(dot + 1)) && own.has(lower.slice(0, dot)));
+}
+
+function cookiePairName(pair: string): string {
+  const eq = pair.indexOf('=');
+  return eq < 0 ? pair : pair.slice(0, eq);
+}
+
+/** A `, ` that starts another `name=` pair: how a second Cookie header line arrives once joined by a Headers object. */
+const JOINED_LINE = /,(?=\s*[^\s,;=]+=)/;
+
+/**
+ * Removes the token handler's cookies (every chunk, any letter case) from a `Cookie` header;
+ * undefined when nothing is left. A client that sends two Cookie lines (or HTTP/2 cookie fields
+ * joined as ordinary headers) gets them joined with ', ', so each part is searched for that too.
+ */
 export function stripOwnCookies(header: string | null | undefined, names: CookieNames): string | undefined {
   if (!header) return undefined;
-  const own = names.all.map((n) => n.toLowerCase());
   const kept: string[] = [];
   for (const part of header.split(';')) {
     const trimmed = part.trim();
     if (!trimmed) continue;
-    const eq = trimmed.indexOf('=');
-    const name = (eq < 0 ? trimmed : trimmed.slice(0, eq)).trim().toLowerCase();
-    // Browsers match cookie prefixes case-insensitively, so look-alikes in odd case are ours too.
-    const base = name.replace(/\.\d+$/, '');
-    if (own.includes(base)) continue;
-    kept.push(trimmed);
+    if (!trimmed.includes(',')) {
+      if (!isOwnCookieName(cookiePairName(trimmed), names)) kept.push(trimmed);
+      continue;
+    }
+    const pieces = trimmed.split(JOINED_LINE).map((p) => p.trim());
+    const others = pieces.filter((p) => p && !isOwnCookieName(cookiePairName(p), names));
+    // Untouched parts stay byte for byte (a value may hold a comma); split ones go back as separate cookies.
+    if (others.length === pieces.length) kept.push(trimmed);
+    else kept.push(...others);
   }
   return kept.length > 0 ? kept.join('; ') : undefined;
 }

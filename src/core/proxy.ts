@@ -4,7 +4,7 @@
  * response the answer). Every platform uses these; only the forwarding differs.
  */
 import type { ApiRoute, Config } from '../config/parse-config.js';
-import { stripOwnCookies, type CookieNames } from './cookies.js';
+import { isOwnCookieName, stripOwnCookies, type CookieNames } from './cookies.js';
 import { TokenHandlerError } from './errors.js';
 
 export interface RouteMatch {
@@ -19,49 +19,112 @@ export interface UpstreamRequest {
   readonly headers: Headers;
 }
 
-/** RFC 9110 §7.6.1 hop-by-hop headers, plus the legacy Proxy-Connection. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+/** RFC 9110 §7.6.1 hop-by-hop headers (plus the legacy Proxy-Connection, caught by the `proxy-` prefix below). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * Request headers never forwarded, besides hop-by-hop ones: those the proxy sets itself, those
+ * only the edge may assert, and those that would change what the upstream does behind the
+ * proxy's checks (a method override would turn an unchecked GET into a DELETE).
+ */
+const REQUEST_DROP = new Set([
+  'host',
+  'authorization',
+  'cookie',
+  'token-handler-version',
+  'forwarded',
+  'x-real-ip',
+  'true-client-ip',
+  // The platform frames the forwarded body itself; undici refuses `Expect` outright.
+  'expect',
+  // A DPoP proof is bound to a key the browser does not hold for our token.
+  'dpop',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  // The SPA page can still carry the callback's `code` and `state` in its URL.
+  'referer',
+]);
+/** Header families the edge (Cloudflare, CloudFront) or the proxy asserts; a client's copies are spoofed. */
+const REQUEST_DROP_PREFIXES = ['x-forwarded-', 'proxy-', 'cf-', 'cloudfront-', 'x-amz-cf-'];
+
+/**
+ * Response headers never passed back, besides hop-by-hop ones: the token handler owns CORS for
+ * its origin (§4), and `Clear-Site-Data` would clear its cookies as surely as a `Set-Cookie`.
+ */
+const RESPONSE_DROP = new Set(['set-cookie', 'clear-site-data', 'proxy-authenticate', 'proxy-connection']);
 
 /** Longest prefix wins; a prefix matches only on a `/` boundary (`/api/orders` never matches `/api/ordersx`). */
 export function matchRoute(routes: readonly ApiRoute[], rawPath: string): RouteMatch | undefined {
-  let best: RouteMatch | undefined;
+  let best: ApiRoute | undefined;
   for (const route of routes) {
-    if (rawPath === route.prefix || rawPath.startsWith(route.prefix + '/')) {
-      if (!best || route.prefix.length > best.route.prefix.length) best = { route, rest: rawPath.slice(route.prefix.length) };
+    const prefix = route.prefix;
+    if (rawPath.startsWith(prefix) && (rawPath.length === prefix.length || rawPath.charCodeAt(prefix.length) === 47 /* / */)) {
+      if (!best || prefix.length > best.prefix.length) best = route;
     }
   }
-  return best;
+  return best && { route: best, rest: rawPath.slice(best.prefix.length) };
+}
+
+function refusePath(reason: string): TokenHandlerError {
+  return new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason });
+}
+
+/** `.` and `..`, also with a `;` parameter (`..;x`, which Tomcat and Spring read as `..`). */
+function isDotSegment(segment: string): boolean {
+  const name = segment.includes(';') ? segment.slice(0, segment.indexOf(';')) : segment;
+  return name === '.' || name === '..';
+}
+
+function hasDotSegment(path: string): boolean {
+  if (!path.includes('.')) return false;
+  for (const segment of path.split('/')) if (isDotSegment(segment)) return true;
+  return false;
 }
 
 /**
  * Refuses any path that could reach outside its route once some server along the way decodes or
- * normalises it: dot segments (also percent-encoded, once or more), encoded slashes and
- * backslashes, raw backslashes and control characters.
+ * normalises it: dot segments (also percent-encoded, once or more, or as Unicode look-alikes),
+ * encoded slashes and backslashes, raw backslashes, `#` and control characters. Give it the path as it
+ * arrived on the wire: URL parsing has already resolved `..` and `%2e%2e`, hiding the attempt.
  */
 export function assertSafePath(rawPath: string): void {
-  const refuse = (reason: string) => new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason });
-  if (!rawPath.startsWith('/')) throw refuse('path_not_absolute');
+  if (!rawPath.startsWith('/')) throw refusePath('path_not_absolute');
   let current = rawPath;
   for (let depth = 0; depth < 4; depth++) {
-    if (/[\\\u0000-\u001f\u007f]/.test(current)) throw refuse('path_bad_character');
-    if (/%(2f|5c|00)/i.test(current)) throw refuse('path_encoded_separator');
-    if (current.split('/').some((segment) => segment === '..' || segment === '.')) throw refuse('path_dot_segment');
+    // A `#` never leaves a browser; in a path it would cut off what follows once the upstream URL is parsed.
+    if (/[\\#\u0000-\u001f\u007f]/.test(current)) throw refusePath('path_bad_character');
+    if (/%(2f|5c|00)/i.test(current)) throw refusePath('path_encoded_separator');
+    if (hasDotSegment(current)) throw refusePath('path_dot_segment');
+    // Full-width and other compatibility dots and slashes become `.` and `/` under NFKC, which some servers apply.
+    if (/[^\u0000-\u007f]/.test(current)) {
+      const folded = current.normalize('NFKC');
+      if (/[\\]/.test(folded) || hasDotSegment(folded) || folded.split('/').length !== current.split('/').length) throw refusePath('path_unicode_lookalike');
+    }
     if (!current.includes('%')) return;
     let decoded: string;
     try {
       decoded = decodeURIComponent(current);
     } catch {
-      throw refuse('path_bad_encoding');
+      throw refusePath('path_bad_encoding');
     }
     if (decoded === current) return;
     current = decoded;
   }
   // Still changing after several rounds of decoding: nobody legitimate encodes that deep.
-  throw refuse('path_encoded_too_deep');
+  throw refusePath('path_encoded_too_deep');
 }
 
-function connectionTokens(headers: Headers): string[] {
-  return (headers.get('connection') ?? '').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+/** The lower-case header names listed in `Connection`, which are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionTokens(headers: Headers): Set<string> | undefined {
+  const value = headers.get('connection');
+  if (!value) return undefined;
+  return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+}
+
+function hasDroppedPrefix(name: string): boolean {
+  for (const prefix of REQUEST_DROP_PREFIXES) if (name.startsWith(prefix)) return true;
+  return false;
 }
 
 export interface RewriteInput {
@@ -73,7 +136,23 @@ export interface RewriteInput {
   readonly clientIp?: string;
 }
 
-/** The upstream request for a matched route; `accessToken` is undefined only for public routes. */
+/** What `X-Forwarded-Proto` and `-Host` say, from the configured public origin (never from the request). */
+const forwardedFor = new WeakMap<object, { proto: string; host: string }>();
+function publicOriginParts(config: Pick<Config, 'publicOrigin'>): { proto: string; host: string } {
+  let parts = forwardedFor.get(config);
+  if (!parts) {
+    const origin = new URL(config.publicOrigin);
+    parts = { proto: origin.protocol.slice(0, -1), host: origin.host };
+    forwardedFor.set(config, parts);
+  }
+  return parts;
+}
+
+/**
+ * The upstream request for a matched route (contract §2 step 4). `accessToken` is undefined only
+ * for public routes, which then go without `Authorization`. The URL is the route's upstream plus the
+ * rest of the path and the query: never anything the client chose beyond that.
+ */
 export function rewriteUpstreamRequest(
   input: RewriteInput,
   match: RouteMatch,
@@ -81,46 +160,76 @@ export function rewriteUpstreamRequest(
   config: Pick<Config, 'publicOrigin'>,
   names: CookieNames,
 ): UpstreamRequest {
+  // Read before iterating: a second Cookie line may reach us joined with ', ' and is handled there.
+  const cookie = stripOwnCookies(input.headers.get('cookie'), names);
+  const named = connectionTokens(input.headers);
+  const bodyless = input.method === 'GET' || input.method === 'HEAD';
   const headers = new Headers();
-  const drop = new Set([
-    ...HOP_BY_HOP,
-    ...connectionTokens(input.headers),
-    'host',
-    'authorization',
-    'cookie',
-    'token-handler-version',
-    'forwarded',
-    'x-real-ip',
-    'content-length',
-  ]);
   input.headers.forEach((value, name) => {
-    // Forwarding headers are the edge's to set; a client's values are spoofable.
-    if (drop.has(name) || name.startsWith('x-forwarded-')) return;
+    if (HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || hasDroppedPrefix(name) || named?.has(name)) return;
+    // A GET or HEAD goes without a body, so a length the client claimed for one would be a lie.
+    if (bodyless && name === 'content-length') return;
     headers.append(name, value);
   });
-  const cookie = stripOwnCookies(input.headers.get('cookie'), names);
   if (cookie) headers.set('cookie', cookie);
   if (accessToken !== undefined) headers.set('authorization', `Bearer ${accessToken}`);
-  const origin = new URL(config.publicOrigin);
+  const origin = publicOriginParts(config);
   if (input.clientIp) headers.set('x-forwarded-for', input.clientIp);
-  headers.set('x-forwarded-proto', origin.protocol.slice(0, -1));
+  headers.set('x-forwarded-proto', origin.proto);
   headers.set('x-forwarded-host', origin.host);
   return { url: match.route.upstream + match.rest + input.search, method: input.method, headers };
 }
 
-/** The upstream's response headers minus hop-by-hop ones and any `Set-Cookie` touching our cookies. */
+/**
+ * The upstream's response headers (contract §2 step 5) minus hop-by-hop ones, CORS headers (the
+ * token handler answers CORS itself, for trusted origins only), `Clear-Site-Data`, and any
+ * `Set-Cookie` that would set or clear one of the token handler's cookies.
+ */
 export function filterUpstreamResponseHeaders(upstream: Headers, names: CookieNames): Headers {
-  const drop = new Set([...HOP_BY_HOP, ...connectionTokens(upstream)]);
-  const own = names.all.map((n) => n.toLowerCase());
+  const named = connectionTokens(upstream);
   const headers = new Headers();
+  let setCookies = false;
   upstream.forEach((value, name) => {
-    if (drop.has(name) || name === 'set-cookie') return;
+    if (name === 'set-cookie') setCookies = true;
+    if (HOP_BY_HOP.has(name) || RESPONSE_DROP.has(name) || name.startsWith('access-control-') || named?.has(name)) return;
     headers.append(name, value);
   });
-  for (const setCookie of upstream.getSetCookie()) {
-    const cookieName = setCookie.slice(0, Math.max(0, setCookie.indexOf('='))).trim().toLowerCase().replace(/\.\d+$/, '');
-    if (own.includes(cookieName)) continue;
-    headers.append('set-cookie', setCookie);
+  if (setCookies) {
+    for (const line of upstream.getSetCookie()) {
+      const eq = line.indexOf('=');
+      const semi = line.indexOf(';');
+      // A line without `=` before any `;` sets a nameless cookie whose value is that text (RFC 6265 §5.2).
+      const name = (eq < 0 || (semi >= 0 && semi < eq) ? line.slice(0, semi < 0 ? undefined : semi) : line.slice(0, eq)).trim();
+      if (isOwnCookieName(name, names)) continue;
+      headers.append('set-cookie', line);
+    }
   }
   return headers;
+}
+
+/** Content codings that Node's fetch (undici) decodes before handing the body over. */
+const DECODED_BY_UNDICI = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+
+/**
+ * Where the platform's fetch decodes compressed bodies but keeps `Content-Encoding` (Node), the
+ * `Accept-Encoding` sent upstream is narrowed to what it decodes: an upstream that honours it can
+ * then never hand back a coding that would pass through undecoded under a header we removed.
+ */
+export function narrowAcceptEncoding(headers: Headers): void {
+  const accepted = headers.get('accept-encoding');
+  if (accepted === null) return;
+  const kept = accepted.split(',').map((c) => c.trim()).filter((c) => DECODED_BY_UNDICI.has(c.split(';', 1)[0]!.trim().toLowerCase()));
+  if (kept.length > 0) headers.set('accept-encoding', kept.join(', '));
+  else headers.delete('accept-encoding');
+}
+
+/**
+ * After a decoding fetch: true when the body handed over is no longer in the upstream's
+ * `Content-Encoding`, so that header and `Content-Length` must go. Only codings the fetch knows are
+ * decoded, and never for HEAD or a status without a body.
+ */
+export function bodyWasDecoded(method: string, status: number, contentEncoding: string | null): boolean {
+  if (!contentEncoding || method === 'HEAD' || status === 204 || status === 205 || status === 304 || status < 200) return false;
+  const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+  return codings.length > 0 && codings.every((c) => DECODED_BY_UNDICI.has(c));
 }

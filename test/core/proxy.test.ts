@@ -1,7 +1,15 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cookieNames } from '../../src/core/cookies.js';
 import { TokenHandlerError } from '../../src/core/errors.js';
-import { assertSafePath, filterUpstreamResponseHeaders, matchRoute, rewriteUpstreamRequest } from '../../src/core/proxy.js';
+import {
+  assertSafePath,
+  bodyWasDecoded,
+  filterUpstreamResponseHeaders,
+  matchRoute,
+  narrowAcceptEncoding,
+  rewriteUpstreamRequest,
+} from '../../src/core/proxy.js';
 import { testConfig } from '../helpers/config.js';
 
 const config = testConfig({
@@ -16,6 +24,14 @@ describe('matchRoute', () => {
     expect(matchRoute(config.apiRoutes, '/api/ordersx')).toMatchObject({ route: { prefix: '/api' }, rest: '/ordersx' });
     expect(matchRoute(config.apiRoutes, '/apix')).toBeUndefined();
     expect(matchRoute(config.apiRoutes, '/other/api')).toBeUndefined();
+    expect(matchRoute(config.apiRoutes, '/ap')).toBeUndefined();
+    expect(matchRoute(config.apiRoutes, '/api')).toMatchObject({ route: { prefix: '/api' }, rest: '' });
+    expect(matchRoute(config.apiRoutes, '/api/')).toMatchObject({ route: { prefix: '/api' }, rest: '/' });
+  });
+
+  it('does not depend on the order of the routes', () => {
+    const reversed = [...config.apiRoutes].reverse();
+    expect(matchRoute(reversed, '/api/orders/7')).toMatchObject({ route: { prefix: '/api/orders' }, rest: '/7' });
   });
 });
 
@@ -36,12 +52,53 @@ describe('assertSafePath', () => {
     '/api/%00',
     '/api/%zz',
     'http://evil.test/api',
+    '/api/..',
+    '/api/x/..;/admin',
+    '/api/..;jsessionid=1/admin',
+    '/api/%2e%2e;x/admin',
+    '/api/%c0%ae%c0%ae/admin',
+    '/api/\uff0e\uff0e/admin',
+    '/api/%ef%bc%8e%ef%bc%8e/admin',
+    '/api/a%ef%bc%8f..%ef%bc%8fb',
+    '/api/\u2025/admin',
+    '/api/a\u0009b',
+    '/api/..#',
+    '/api/x#/../..',
   ])('refuses %s', (path) => {
     expect(() => assertSafePath(path)).toThrow(TokenHandlerError);
   });
 
-  it.each(['/api/orders/7', '/api/a%20b', '/api/caf%C3%A9', '/api/a..b', '/api/.well-known'])('accepts %s', (path) => {
+  it.each(['/api/orders/7', '/api/a%20b', '/api/caf%C3%A9', '/api/a..b', '/api/.well-known', '/api/...', '/api/a;b=1', '/api/caf\u00e9'])('accepts %s', (path) => {
     expect(() => assertSafePath(path)).not.toThrow();
+  });
+
+  it('lets no accepted path leave its base, however often it is decoded and normalised on the way', () => {
+    const piece = fc.constantFrom('a', 'b', '.', '..', '/', '%2e', '%2E', '%2f', '%5c', '%25', '%252e', '\\', ';', '%', '2e', '%c0%ae', '\uff0e', '%ef%bc%8e', '#');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const rest = '/' + pieces.join('');
+        try {
+          assertSafePath('/api' + rest);
+        } catch (error) {
+          expect(error).toBeInstanceOf(TokenHandlerError);
+          return;
+        }
+        // Whatever a server does with it (decode zero to three times, fold look-alikes, resolve dots), it stays under /base.
+        // (The query is split off before the check, so `?` never reaches it; a `#` can.)
+        let current = rest;
+        for (let round = 0; round < 4; round++) {
+          const folded = current.normalize('NFKC').replaceAll('\\', '/');
+          const pathname = new URL('https://up.test/base' + folded).pathname;
+          expect(pathname === '/base' || pathname.startsWith('/base/'), `${rest} -> ${pathname}`).toBe(true);
+          try {
+            current = decodeURIComponent(current);
+          } catch {
+            break;
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 
@@ -87,6 +144,38 @@ describe('rewriteUpstreamRequest', () => {
     expect(up.headers.get('x-custom')).toBe('kept');
   });
 
+  it('drops method overrides, Expect, Referer, DPoP and edge headers a client could spoof', () => {
+    const headers = new Headers({
+      'x-http-method-override': 'DELETE',
+      'x-http-method': 'DELETE',
+      'x-method-override': 'DELETE',
+      expect: '100-continue',
+      referer: 'https://www.example.test/?code=abc&state=def',
+      dpop: 'proof',
+      'cf-connecting-ip': '6.6.6.6',
+      'cloudfront-viewer-address': '6.6.6.6:1',
+      'x-amz-cf-id': 'x',
+      'true-client-ip': '6.6.6.6',
+      'proxy-anything': 'x',
+    });
+    const up = rewriteUpstreamRequest({ method: 'GET', search: '', headers }, match, 'AT', config, names);
+    expect([...up.headers.keys()].sort()).toEqual(['authorization', 'x-forwarded-host', 'x-forwarded-proto']);
+  });
+
+  it('keeps Content-Length for a body, never for a GET or HEAD (which go without one)', () => {
+    const headers = new Headers({ 'content-length': '5', 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+    expect(rewriteUpstreamRequest({ method: 'PUT', search: '', headers }, match, 'AT', config, names).headers.get('content-length')).toBe('5');
+    expect(rewriteUpstreamRequest({ method: 'GET', search: '', headers }, match, 'AT', config, names).headers.get('content-length')).toBeNull();
+    expect(rewriteUpstreamRequest({ method: 'PUT', search: '', headers }, match, 'AT', config, names).headers.get('transfer-encoding')).toBeNull();
+  });
+
+  it('finds our cookies in a second Cookie line joined with ", ", and leaves a comma inside a value alone', () => {
+    // Node's Headers joins Cookie lines with '; ', but the Fetch standard (and so other runtimes) with ', '.
+    const headers = new Headers({ cookie: 'a=1; b=2, __Host-th-at=sealed; c=3, __Host-th-login-1=x; d=x,y' });
+    const up = rewriteUpstreamRequest({ method: 'GET', search: '', headers }, match, 'AT', config, names);
+    expect(up.headers.get('cookie')).toBe('a=1; b=2; c=3; d=x,y');
+  });
+
   it('drops a Cookie header that only held our cookies, and sends no Authorization on a public route', () => {
     const up = rewriteUpstreamRequest({ method: 'GET', search: '', headers: new Headers({ cookie: '__Host-th-at=x', authorization: 'Bearer attacker' }) }, match, undefined, config, names);
     expect(up.headers.get('cookie')).toBeNull();
@@ -107,5 +196,46 @@ describe('filterUpstreamResponseHeaders', () => {
     expect(out.get('x-hop')).toBeNull();
     expect(out.get('transfer-encoding')).toBeNull();
     expect(out.get('content-type')).toBe('application/json');
+  });
+
+  it('drops CORS and Clear-Site-Data (the token handler owns both), and a nameless Set-Cookie holding our name', () => {
+    const upstream = new Headers({
+      'access-control-allow-origin': '*',
+      'access-control-allow-credentials': 'true',
+      'access-control-expose-headers': 'x',
+      'clear-site-data': '"cookies"',
+      'proxy-authenticate': 'Basic',
+      location: '/elsewhere',
+      'www-authenticate': 'Bearer',
+    });
+    upstream.append('set-cookie', '__Host-th-at; Path=/');
+    upstream.append('set-cookie', ' __Secure-th-id.1 =x');
+    upstream.append('set-cookie', '__Host-th-at-other=1');
+    const out = filterUpstreamResponseHeaders(upstream, names);
+    expect([...out.keys()].sort()).toEqual(['location', 'set-cookie', 'www-authenticate']);
+    expect(out.getSetCookie()).toEqual(['__Host-th-at-other=1']);
+  });
+});
+
+describe('decoded bodies on Node', () => {
+  it('asks upstream only for codings the fetch below decodes', () => {
+    const headers = new Headers({ 'accept-encoding': 'gzip, deflate, br, zstd;q=0.9, identity' });
+    narrowAcceptEncoding(headers);
+    expect(headers.get('accept-encoding')).toBe('gzip, deflate, br');
+    const none = new Headers({ 'accept-encoding': 'zstd' });
+    narrowAcceptEncoding(none);
+    expect(none.has('accept-encoding')).toBe(false);
+  });
+
+  it('treats a body as decoded only for known codings and only when there is a body', () => {
+    expect(bodyWasDecoded('GET', 200, 'gzip')).toBe(true);
+    expect(bodyWasDecoded('GET', 200, 'gzip, br')).toBe(true);
+    expect(bodyWasDecoded('POST', 201, 'BR')).toBe(true);
+    expect(bodyWasDecoded('GET', 200, 'zstd')).toBe(false);
+    expect(bodyWasDecoded('GET', 200, 'gzip, x-custom')).toBe(false);
+    expect(bodyWasDecoded('GET', 200, null)).toBe(false);
+    expect(bodyWasDecoded('HEAD', 200, 'gzip')).toBe(false);
+    expect(bodyWasDecoded('GET', 304, 'gzip')).toBe(false);
+    expect(bodyWasDecoded('GET', 204, 'gzip')).toBe(false);
   });
 });
