@@ -129,7 +129,10 @@ export class BrowserSession {
     const request = response.request();
     const page = request.frame()?.page();
     this.note(`[${(page && this.pageNames.get(page)) ?? 'context'} response] ${response.status()} ${request.method()} ${withoutQuery(response.url())}`);
+    // Readable by the SPA's scripts: its own documents, and what a page on its origin fetched (a
+    // page on another site gets an opaque answer or a CORS error for the same URL).
     if (new URL(response.url()).origin !== this.origin) return;
+    if (!request.isNavigationRequest() && originOf(request.frame()?.url()) !== this.origin) return;
     let body = '';
     try {
       body = (await response.body()).toString('utf8');
@@ -157,6 +160,14 @@ function slug(text: string): string {
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-|-$/g, '')
     .slice(0, 80);
+}
+
+function originOf(url: string | undefined): string | undefined {
+  try {
+    return url ? new URL(url).origin : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Logged URLs lose their query: the provider's redirects carry codes and states. */
