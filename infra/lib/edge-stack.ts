@@ -1,0 +1,122 @@
+/**
+ * The token handler on Lambda@Edge behind CloudFront: the function (us-east-1, a numbered version,
+ * no environment variables: its settings are bundled), decrypt rights on the secrets key, a private
+ * S3 bucket for the SPA behind origin access control, and the distribution. The agent path and
+ * each API route get a behaviour that runs the function on origin-request, with caching disabled
+ * (a generated login response must never be cached for another user), every viewer header,
+ * cookie and query string passed on, and HTTPS only.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import type { Config } from '../../src/config/parse-config.js';
+
+export interface EdgeStackProps extends StackProps {
+  /** The validated settings (validateEdgeSettings): the agent path and API routes shape the behaviours. */
+  readonly config: Config;
+  /** dist/lambda-edge/function.zip from npm run build:edge. */
+  readonly artifactPath: string;
+  /** The key the kms: settings were encrypted with. */
+  readonly key: kms.IKey;
+}
+
+export class EdgeStack extends Stack {
+  readonly distribution: cloudfront.Distribution;
+  readonly function: cloudfront.experimental.EdgeFunction;
+
+  constructor(scope: Construct, id: string, props: EdgeStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.function = new cloudfront.experimental.EdgeFunction(this, 'TokenHandler', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset(props.artifactPath),
+      // Origin triggers allow up to 10 GB and 30 s; more memory is more CPU for the cold start.
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+      description: 'Token handler (OAuth agent and API proxy) at the edge',
+    });
+    // Decrypt only, and only ciphertext made for this application (its encryption context).
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [props.key.keyArn],
+        conditions: { StringEquals: { 'kms:EncryptionContext:app': 'edge-token-handler' } },
+      }),
+    );
+
+    const bucket = new s3.Bucket(this, 'Spa', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const spaOrigin = origins.S3BucketOrigin.withOriginAccessControl(bucket);
+
+    // One origin per upstream host. CloudFront resolves a behaviour's origin before the function
+    // runs; the function then points each request at its own route's upstream.
+    const upstreams = new Map<string, origins.HttpOrigin>();
+    const upstreamOrigin = (upstream: string): origins.HttpOrigin => {
+      const url = new URL(upstream);
+      let origin = upstreams.get(url.host);
+      if (!origin) {
+        origin = new origins.HttpOrigin(url.hostname, {
+          protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+          originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+          ...(url.port ? { httpsPort: Number(url.port) } : {}),
+        });
+        upstreams.set(url.host, origin);
+      }
+      return origin;
+    };
+
+    const version = this.function.currentVersion;
+    const behaviour = (origin: cloudfront.IOrigin, edgeLambdas: cloudfront.EdgeLambda[]): cloudfront.BehaviorOptions => ({
+      origin,
+      edgeLambdas,
+      // Refused rather than redirected: a redirected POST loses its body.
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+      compress: false,
+    });
+
+    const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {};
+    // The agent's answers all come from the function; its origin only has to exist.
+    const firstRoute = config.apiRoutes[0];
+    additionalBehaviors[`${config.agentPath}/*`] = behaviour(firstRoute ? upstreamOrigin(firstRoute.upstream) : spaOrigin, [
+      // The agent endpoints read their form bodies (base64 in the event, 1 MB at most).
+      { functionVersion: version, eventType: cloudfront.LambdaEdgeEventType.ORIGIN_REQUEST, includeBody: true },
+    ]);
+    for (const route of config.apiRoutes) {
+      additionalBehaviors[`${route.prefix}/*`] = behaviour(upstreamOrigin(route.upstream), [
+        // API bodies go from CloudFront to the API directly; the function never sees them.
+        { functionVersion: version, eventType: cloudfront.LambdaEdgeEventType.ORIGIN_REQUEST, includeBody: false },
+        // Drops Set-Cookie that would touch the token handler's cookies; CORS for extra trusted origins.
+        { functionVersion: version, eventType: cloudfront.LambdaEdgeEventType.ORIGIN_RESPONSE },
+      ]);
+    }
+
+    this.distribution = new cloudfront.Distribution(this, 'Distribution', {
+      comment: `Token handler for ${config.publicOrigin}`,
+      defaultRootObject: 'index.html',
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      defaultBehavior: {
+        origin: spaOrigin,
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+      },
+      additionalBehaviors,
+    });
+
+    new CfnOutput(this, 'DistributionDomainName', { value: this.distribution.distributionDomainName });
+    new CfnOutput(this, 'SpaBucketName', { value: bucket.bucketName, description: 'aws s3 sync <spa dir> s3://<this>' });
+  }
+}

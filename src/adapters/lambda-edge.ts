@@ -1,0 +1,255 @@
+/**
+ * The Lambda@Edge entry (`index.handler` in the zip that `npm run build:edge` writes), for the
+ * CloudFront **origin-request** trigger on the agent and API behaviours, and optionally the
+ * **origin-response** trigger on the API behaviours.
+ *
+ * - Agent routes are answered by the function (a generated response, several Set-Cookie intact).
+ * - Proxy routes are not fetched: the function rewrites the CloudFront request by the contract's
+ *   rules (bearer token in, our cookies and hop-by-hop headers out, path rewritten, custom origin
+ *   switched to the route's upstream) and hands it back; CloudFront forwards it, so request and
+ *   response bodies never pass through here. Refusals (no session, CSRF) are answered here.
+ * - On origin-response, the upstream's answer loses any Set-Cookie or Clear-Site-Data touching our
+ *   cookies and gains CORS headers for trusted origins, as the Node and Workers proxies do.
+ *
+ * There are no environment variables on Lambda@Edge: the settings are bundled at build time and
+ * the `kms:` secrets decrypted once per cold start. The public origin comes from the settings
+ * only; the `host` header is the origin's on origin-request and nothing reads it.
+ */
+import type {
+  CloudFrontHeaders,
+  CloudFrontRequest,
+  CloudFrontRequestEvent,
+  CloudFrontResponse,
+  CloudFrontResponseEvent,
+  CloudFrontResultResponse,
+} from 'aws-lambda';
+import type { Context } from 'hono';
+import { handle } from 'hono/lambda-edge';
+import { createApp, type AppEnv, type TokenHandlerApp } from '../app/create-app.js';
+import { corsHeaders } from '../app/guards.js';
+import { createLogger, describeCause, type LogSink } from '../app/log.js';
+import { errorResponse } from '../app/responses.js';
+import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings } from '../config/from-bundle.js';
+import { ConfigError, type Config } from '../config/parse-config.js';
+import { TokenHandlerError } from '../core/errors.js';
+import { filterUpstreamResponseHeaders, matchRoute, type UpstreamRequest } from '../core/proxy.js';
+
+/** Replaced by `npm run build:edge` with the validated settings from the configuration file. */
+declare const __TH_EDGE_SETTINGS__: EdgeSettings | undefined;
+/** Replaced only by a test build (`--test-kms-endpoint`, loopback only); undefined in every real build. */
+declare const __TH_TEST_KMS_ENDPOINT__: string | undefined;
+
+export type EdgeEvent = CloudFrontRequestEvent | CloudFrontResponseEvent;
+export type EdgeResult = CloudFrontRequest | CloudFrontResultResponse | CloudFrontResponse;
+export type EdgeHandler = (event: EdgeEvent, context?: unknown) => Promise<EdgeResult>;
+
+export interface EdgeHandlerOptions {
+  readonly settings: EdgeSettings;
+  /** Tests only (see `__TH_TEST_KMS_ENDPOINT__`). */
+  readonly kmsEndpoint?: string | undefined;
+  /** Replaces KMS entirely (for hosts that hold the secrets some other way). */
+  readonly decrypt?: Decrypt;
+  readonly logSink?: LogSink;
+}
+
+/** What hono/lambda-edge puts in `c.env`. */
+interface EdgeBindings {
+  readonly request: CloudFrontRequest;
+  readonly callback: (error: Error | null, result?: CloudFrontRequest) => void;
+}
+
+/** Read-only in origin-request events: changing, adding or removing one makes CloudFront answer 502. */
+const READ_ONLY_ORIGIN_REQUEST = ['accept-encoding', 'content-length', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'transfer-encoding', 'via'];
+const READ_ONLY_ORIGIN_RESPONSE = ['transfer-encoding', 'via'];
+/** Headers a function may never add (CloudFront answers 502). X-Forwarded-Proto is one: CloudFront sets CloudFront-Forwarded-Proto instead. */
+const DISALLOWED = /^(?:connection|expect|keep-alive|proxy-authenticate|proxy-authorization|proxy-connection|trailer|upgrade|x-accel-[\w-]+|x-amz-cf-[\w-]+|x-amzn-[\w-]+|x-cache|x-edge-[\w-]+|x-forwarded-proto|x-real-ip)$/;
+/** CloudFront's bounds for a custom origin's read timeout, in seconds. */
+const READ_TIMEOUT_RANGE = [4, 60] as const;
+
+interface Ready {
+  readonly config: Config;
+  readonly app: TokenHandlerApp;
+  readonly handleRequest: (event: CloudFrontRequestEvent, context?: unknown) => Promise<unknown>;
+}
+
+/**
+ * The handler for one set of settings. Decryption and parsing start at once (during the cold start)
+ * and are cached; if either fails, every request gets a JSON 500 and a log line, never a handler
+ * that runs with half its configuration.
+ */
+export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
+  const logSink = options.logSink ?? ((line: string) => console.log(line));
+  const logger = createLogger('info', logSink, Date.now);
+  const ready = prepare(options, logSink);
+  // Logged once; a rejection handled here also never counts as unhandled while no request waits.
+  ready.catch((error: unknown) =>
+    logger.log('error', 'startup_failed', {
+      reason: 'config_unavailable',
+      cause: describeCause(error),
+      ...(error instanceof ConfigError ? { problems: error.problems.join('; ') } : {}),
+    }),
+  );
+
+  // Two parameters at most: the Node 24 runtime rejects callback-style (three-parameter) handlers.
+  return async (event, context) => {
+    const cf = event.Records[0]!.cf;
+    const refuse = (error: TokenHandlerError, origin?: string | null, config?: Config): Promise<CloudFrontResultResponse> => {
+      logger.log(error.status >= 500 ? 'error' : 'info', 'request_rejected', {
+        request_id: cf.config.requestId,
+        code: error.wireCode,
+        reason: error.reason,
+        status: error.status,
+      });
+      return toCloudFrontResponse(errorResponse(error, config ? corsHeaders(origin ?? null, config) : undefined));
+    };
+    let state: Ready;
+    try {
+      state = await ready;
+    } catch {
+      return refuse(new TokenHandlerError('server_error', 'The token handler is not configured', { reason: 'config_unavailable' }));
+    }
+    if (cf.config.eventType === 'origin-response') return filterOriginResponse(cf as CloudFrontResponseEvent['Records'][0]['cf'], state);
+
+    const request = (cf as CloudFrontRequestEvent['Records'][0]['cf']).request;
+    // CloudFront cuts a body past 1 MB (40 KB on viewer triggers) and says so; an agent endpoint
+    // must never act on half a form. A proxied request is not read here: CloudFront sends the
+    // whole original body upstream. The app routes on the resolved path, so that is the one to check.
+    if (request.body?.inputTruncated && !matchRoute(state.config.apiRoutes, new URL(request.uri, 'https://edge.invalid').pathname)) {
+      return refuse(
+        new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_truncated' }),
+        request.headers['origin']?.[0]?.value,
+        state.config,
+      );
+    }
+    return (await state.handleRequest(event as CloudFrontRequestEvent, context)) as EdgeResult;
+  };
+}
+
+async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<Ready> {
+  let decrypt = options.decrypt;
+  if (!decrypt && encryptedSettings(options.settings).length > 0) {
+    // Loaded only when a secret is encrypted, so a plaintext (development) build never evaluates the SDK.
+    const { createKmsDecrypter } = await import('../config/kms-secrets.js');
+    decrypt = createKmsDecrypter({ keyId: options.settings['TH_KMS_KEY_ID'], endpoint: options.kmsEndpoint });
+  }
+  const config = await resolveEdgeConfig(options.settings, decrypt ?? (() => Promise.reject(new Error('no decrypter'))));
+  const app = createApp(config, {
+    logSink,
+    upstreamBodyDecoded: false,
+    clientIp: (c) => edgeBindings(c).request.clientIp,
+    // The target as CloudFront received it, before URL parsing resolves `..` and hides a traversal.
+    requestTarget: (c) => {
+      const { uri, querystring } = edgeBindings(c).request;
+      return querystring ? `${uri}?${querystring}` : uri;
+    },
+    forward: (upstream, c) => handToCloudFront(upstream, edgeBindings(c), config),
+  });
+  return { config, app, handleRequest: handle(app) as Ready['handleRequest'] };
+}
+
+function edgeBindings(c: Context<AppEnv>): EdgeBindings {
+  return c.env as EdgeBindings;
+}
+
+/**
+ * The proxy's "forward" on Lambda@Edge: the CloudFront request becomes the upstream request and
+ * goes back to CloudFront through the callback (hono ≥ 4.12.29 returns it as the result).
+ */
+function handToCloudFront(upstream: UpstreamRequest, env: EdgeBindings, config: Config): Promise<Response> {
+  const request = env.request;
+  const target = new URL(upstream.url);
+  const existing = request.origin?.custom;
+  // Custom headers configured on the behaviour's origin (a shared secret, say) belong to that
+  // origin: they go along only when the route's upstream is that same host.
+  const customHeaders: CloudFrontHeaders = existing && existing.domainName === target.hostname ? existing.customHeaders : {};
+  const readTimeout = Math.min(READ_TIMEOUT_RANGE[1], Math.max(READ_TIMEOUT_RANGE[0], Math.round(config.upstreamTimeout / 1000)));
+
+  request.headers = toCloudFrontHeaders(upstream.headers, request.headers, target.host, customHeaders);
+  request.uri = target.pathname;
+  request.querystring = target.search.slice(1);
+  request.origin = {
+    custom: {
+      domainName: target.hostname,
+      port: target.port ? Number(target.port) : target.protocol === 'https:' ? 443 : 80,
+      protocol: target.protocol === 'https:' ? 'https' : 'http',
+      // The whole upstream path is in `uri`.
+      path: '',
+      readTimeout,
+      keepaliveTimeout: existing?.keepaliveTimeout ?? 5,
+      sslProtocols: existing?.sslProtocols ?? ['TLSv1.2'],
+      customHeaders,
+    },
+  };
+  env.callback(null, request);
+  // Hono still wants a Response; the adapter returns the request given to the callback instead.
+  // The request log line therefore shows 200 for "handed to CloudFront"; CloudFront's own logs
+  // hold the upstream's status.
+  return Promise.resolve(new Response(null, { status: 200 }));
+}
+
+/**
+ * The upstream request's headers in CloudFront's shape. Read-only headers keep exactly their
+ * original entries (present or absent), headers CloudFront forbids are never added, `host` names
+ * the new origin, and nothing repeats a name from the origin's custom headers.
+ */
+function toCloudFrontHeaders(headers: Headers, original: CloudFrontHeaders, host: string, customHeaders: CloudFrontHeaders): CloudFrontHeaders {
+  const result: CloudFrontHeaders = {};
+  headers.forEach((value, name) => {
+    if (READ_ONLY_ORIGIN_REQUEST.includes(name) || DISALLOWED.test(name) || name in customHeaders) return;
+    result[name] = [{ key: original[name]?.[0]?.key ?? name, value }];
+  });
+  for (const name of READ_ONLY_ORIGIN_REQUEST) {
+    const entries = original[name];
+    if (entries) result[name] = entries;
+  }
+  result['host'] = [{ key: 'Host', value: host }];
+  return result;
+}
+
+/** Contract §2 step 5 and §4 on the upstream's answer, edited in place (read-only headers untouched). */
+function filterOriginResponse(cf: CloudFrontResponseEvent['Records'][0]['cf'], state: Ready): CloudFrontResponse {
+  const response = cf.response;
+  const incoming = new Headers();
+  for (const [name, entries] of Object.entries(response.headers)) {
+    if (READ_ONLY_ORIGIN_RESPONSE.includes(name)) continue;
+    for (const { value } of entries) incoming.append(name, value);
+  }
+  const kept = filterUpstreamResponseHeaders(incoming, state.app.agent.names);
+  const keptCookies = new Set(kept.getSetCookie());
+  const headers: CloudFrontHeaders = {};
+  for (const [name, entries] of Object.entries(response.headers)) {
+    if (name === 'set-cookie') {
+      const cookies = entries.filter(({ value }) => keptCookies.has(value));
+      if (cookies.length > 0) headers[name] = cookies;
+    } else if (READ_ONLY_ORIGIN_RESPONSE.includes(name) || kept.has(name)) {
+      headers[name] = entries;
+    }
+  }
+  corsHeaders(cf.request.headers['origin']?.[0]?.value ?? null, state.config)?.forEach((value, name) => {
+    headers[name] = [{ key: name, value }];
+  });
+  response.headers = headers;
+  return response;
+}
+
+/** A Response the function writes itself (errors before the app runs), in CloudFront's shape. */
+async function toCloudFrontResponse(response: Response): Promise<CloudFrontResultResponse> {
+  const headers: CloudFrontHeaders = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = [{ key: name, value }];
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies.map((value) => ({ key: 'set-cookie', value }));
+  return { status: String(response.status), headers, body: await response.text() };
+}
+
+const bundled = typeof __TH_EDGE_SETTINGS__ === 'undefined' ? undefined : __TH_EDGE_SETTINGS__;
+const testKmsEndpoint = typeof __TH_TEST_KMS_ENDPOINT__ === 'undefined' ? undefined : __TH_TEST_KMS_ENDPOINT__;
+// Created while the module loads, so the KMS call overlaps the rest of the cold start.
+const bundledHandler = bundled ? createEdgeHandler({ settings: bundled, kmsEndpoint: testKmsEndpoint }) : undefined;
+
+/** The Lambda entry point. */
+export async function handler(event: EdgeEvent, context?: unknown): Promise<EdgeResult> {
+  if (!bundledHandler) throw new Error('This module holds no settings: build it with npm run build:edge -- --config <file.json>');
+  return bundledHandler(event, context);
+}
