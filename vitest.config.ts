@@ -4,6 +4,10 @@ import { defineConfig } from 'vitest/config';
 
 const WORKERD_TESTS = 'test/runtime/workers/**/*.test.ts';
 // The integration suites that also run inside workerd, against the Worker instead of the Node app.
+// The rest stay in Node: test/examples and test/runtime/*.test.ts start Node servers or child
+// processes; test/app/proxy.test.ts drives the Node adapter over node:http (absolute-form targets,
+// streaming through @hono/node-server); test/core and test/config are plain functions whose
+// runtime-specific parts (Web Crypto, fetch, Headers) the shared suites exercise in workerd anyway.
 const SHARED_SUITES = ['test/app/flow.test.ts', 'test/app/agent-checks.test.ts'];
 
 export default defineConfig({

@@ -39,6 +39,18 @@ export type StackOptions = {
   env?: Readonly<Record<string, string | undefined>>;
   /** No banner and no token-handler log lines. */
   quiet?: boolean;
+  /**
+   * Serves the token handler's paths instead of the in-process Node app (`npm run start:worker`
+   * runs it in workerd). Gets the TH_* settings the config was parsed from; closed with the stack.
+   */
+  tokenHandler?: (settings: Readonly<Record<string, string>>, config: Config) => Promise<ExternalTokenHandler>;
+};
+
+export type ExternalTokenHandler = {
+  fetch: FetchHandler;
+  /** Where it runs, for the banner. */
+  description: string;
+  close(): Promise<void>;
 };
 
 export type StackUrls = {
@@ -128,10 +140,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       issuer = provider.issuer;
     }
 
-    const config = parseConfig({ ...defaults, TH_ISSUER: issuer, ...overrides });
+    const settings: Record<string, string> = { ...defaults, TH_ISSUER: issuer, ...(overrides as Record<string, string>) };
+    const config = parseConfig(settings);
     apiListener.setHandler(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl }).fetch);
 
-    const tokenHandler = createNodeApp(config, options.quiet ? { logSink: () => {} } : {});
+    let tokenHandler: { fetch: FetchHandler };
+    let where = 'Node, in-process';
+    if (options.tokenHandler) {
+      const external = await options.tokenHandler(settings, config);
+      closers.push(() => external.close());
+      tokenHandler = external;
+      where = external.description;
+    } else {
+      tokenHandler = createNodeApp(config, options.quiet ? { logSink: () => {} } : {});
+    }
     const files = await buildSpa({ agentPath: config.agentPath });
     const handledByTokenHandler = (path: string) =>
       isUnder(path, config.agentPath) || config.apiRoutes.some((route) => isUnder(path, route.prefix));
@@ -149,7 +171,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       issuer: config.issuer,
       api: apiUrl,
     };
-    if (!options.quiet) console.log(banner(urls, config, external));
+    if (!options.quiet) console.log(banner(urls, config, external, where));
 
     let closing: Promise<void> | undefined;
     return { urls, config, demoProvider: !external, close: () => (closing ??= closeAll()) };
@@ -222,14 +244,14 @@ function positiveIntegerFromEnv(env: Readonly<Record<string, string | undefined>
   return Number(raw);
 }
 
-function banner(urls: StackUrls, config: Config, external: boolean): string {
+function banner(urls: StackUrls, config: Config, external: boolean, where: string): string {
   const routes = config.apiRoutes.map((r) => `${r.prefix} -> ${r.upstream}`).join(', ') || 'none';
   return [
     '',
     'edge-token-handler demo',
     '',
     `  SPA            ${urls.spa}`,
-    `  Token handler  ${urls.agent}   (API routes: ${routes})`,
+    `  Token handler  ${urls.agent}   (API routes: ${routes}; ${where})`,
     `  Provider       ${urls.issuer}${external ? '   (from TH_ISSUER)' : '   (demo OpenID provider)'}`,
     `  Example API    ${urls.api}`,
     '',

@@ -1,6 +1,9 @@
 /**
  * One test per check of contract §1, §3 and §4, against the real provider. Each fails if its check
  * is removed: the expected status and error code are specific to the check.
+ *
+ * Runs twice: in Node against the Node app, and in the workerd project (vitest.config.ts) against
+ * the Worker inside workerd, where `../helpers/stack.js` is test/runtime/workers/worker-stack.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginAtProvider } from '../helpers/browser.js';

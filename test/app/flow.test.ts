@@ -2,6 +2,9 @@
  * The whole flow against the real oidc-provider: login/start → the provider's forms over HTTP →
  * login/end → session → /api/whoami through the proxy → refresh (rotation) → logout → logged out.
  * Then a sweep of everything the browser and the log saw, for any token, code or secret.
+ *
+ * Runs twice: in Node against the Node app, and in the workerd project (vitest.config.ts) against
+ * the Worker inside workerd, where `../helpers/stack.js` is test/runtime/workers/worker-stack.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
