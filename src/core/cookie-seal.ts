@@ -37,6 +37,13 @@ interface DerivedKey {
 
 const encoder = new TextEncoder();
 const MAX_SEALED_LENGTH = 64 * 1024;
+/**
+ * The exact shape `seal` produces: `Fe26.2*<id>**<iv>*<ciphertext>***<mac>`. iron ignores its own
+ * salt fields when given raw keys and decodes base64 leniently, so without this check a value with
+ * text slipped into the empty MAC-salt field, or a different last character of the MAC, would still
+ * unseal: a tampered cookie accepted as genuine. One value, one spelling.
+ */
+const SEALED_FORMAT = /^Fe26\.2\*\w{1,32}\*\*[A-Za-z0-9_-]{21}[AQgw]\*[A-Za-z0-9_-]+\*\*\*[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 export function createSealer(keys: readonly CookieKey[], now: () => number): Sealer {
   if (keys.length === 0) throw new Error('createSealer needs at least one key');
@@ -77,7 +84,7 @@ export function createSealer(keys: readonly CookieKey[], now: () => number): Sea
       return ironSeal(envelope, { id: sealingKey.id, ...derived }, ironDefaults);
     },
     async unseal(purpose, value) {
-      if (!value || value.length > MAX_SEALED_LENGTH) return undefined;
+      if (!value || value.length > MAX_SEALED_LENGTH || !SEALED_FORMAT.test(value)) return undefined;
       const keyId = value.split('*', 3)[1];
       const key = keyId === undefined ? undefined : byId.get(keyId);
       if (!key) return undefined;

@@ -41,6 +41,8 @@ export interface Mutators {
   tokenResponse?: (body: Record<string, unknown>, grant: Grant) => void;
   /** The access token's length (default 43, like oidc-provider's opaque tokens). */
   accessTokenLength?: number;
+  /** The refresh token's length (default 43). */
+  refreshTokenLength?: number;
   /** Puts the correct `at_hash` for the access token in the ID token. */
   atHash?: boolean;
   /** Answers an endpoint with exactly this instead. */
@@ -157,7 +159,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     const accessToken = randomToken(provider.mutators.accessTokenLength ?? 43);
     if (provider.mutators.atHash) claims['at_hash'] = createHash('sha256').update(accessToken).digest().subarray(0, 16).toString('base64url');
     provider.mutators.idToken?.(claims, header, grant);
-    const refreshToken = randomToken();
+    const refreshToken = randomToken(provider.mutators.refreshTokenLength ?? 43);
     refreshTokens.set(refreshToken, { sub });
     const body: Record<string, unknown> = {
       access_token: accessToken,
