@@ -6,7 +6,10 @@
  *   npx cdk deploy EdgeTokenHandler -c config=../edge-config.json
  *
  * Context: `config` (required) is the same JSON file the build bundles; the agent path and API
- * routes in it decide the behaviours. `artifact` defaults to ../dist/lambda-edge/function.zip.
+ * routes in it decide the behaviours, and TH_PUBLIC_ORIGIN's host becomes the distribution's
+ * domain name, whose ACM certificate (us-east-1) is `certificateArn` (not needed while the public
+ * origin is the distribution's own *.cloudfront.net name). `artifact` defaults to
+ * ../dist/lambda-edge/function.zip.
  * When TH_KMS_KEY_ID in the file is a key ARN, that key is used and no key stack is made.
  * Paths are relative to the current directory.
  */
@@ -27,15 +30,22 @@ export function buildApp(app: App): { key?: KeyStack; edge: EdgeStack } {
   for (const route of config.apiRoutes) {
     if (isLoopbackHost(new URL(route.upstream).hostname)) throw new Error(`TH_API_ROUTES upstream for ${route.prefix} is a loopback address, which CloudFront cannot reach`);
   }
+  const host = new URL(config.publicOrigin).hostname;
+  let domain: { name: string; certificateArn: string } | undefined;
+  if (!host.endsWith('.cloudfront.net')) {
+    const certificateArn = app.node.tryGetContext('certificateArn') as string | undefined;
+    if (!certificateArn) throw new Error(`TH_PUBLIC_ORIGIN is https://${host}: pass its ACM certificate (in us-east-1) with -c certificateArn=<arn>`);
+    domain = { name: host, certificateArn };
+  }
   // Lambda@Edge functions must be created in us-east-1; the key sits next to them.
   const env = { region: 'us-east-1', ...(process.env['CDK_DEFAULT_ACCOUNT'] ? { account: process.env['CDK_DEFAULT_ACCOUNT'] } : {}) };
   const keyId = settings['TH_KMS_KEY_ID'];
   if (keyId?.startsWith('arn:aws:kms:') && keyId.includes(':key/')) {
-    const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, key: kms.Key.fromKeyArn(app, 'ExistingKey', keyId) });
+    const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, domain, key: kms.Key.fromKeyArn(app, 'ExistingKey', keyId) });
     return { edge };
   }
   const key = new KeyStack(app, 'EdgeTokenHandlerKey', { env, alias: keyId?.startsWith('alias/') ? keyId : DEFAULT_KEY_ALIAS });
-  const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, key: key.key });
+  const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, domain, key: key.key });
   return { key, edge };
 }
 

@@ -7,6 +7,7 @@
  * cookie and query string passed on, and HTTPS only.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -23,6 +24,8 @@ export interface EdgeStackProps extends StackProps {
   readonly artifactPath: string;
   /** The key the kms: settings were encrypted with. */
   readonly key: kms.IKey;
+  /** The public origin's host name and its ACM certificate (us-east-1); absent on *.cloudfront.net. */
+  readonly domain?: { readonly name: string; readonly certificateArn: string };
 }
 
 export class EdgeStack extends Stack {
@@ -108,6 +111,10 @@ export class EdgeStack extends Stack {
       comment: `Token handler for ${config.publicOrigin}`,
       defaultRootObject: 'index.html',
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+      ...(props.domain
+        ? { domainNames: [props.domain.name], certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', props.domain.certificateArn) }
+        : {}),
       defaultBehavior: {
         origin: spaOrigin,
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,

@@ -21,6 +21,7 @@ const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const CACHING_OPTIMIZED = '658327ea-f89d-4fab-a63d-7e88639e58f6';
 const ALL_VIEWER_EXCEPT_HOST_HEADER = 'b689b0a8-53d0-40ab-baf2-68738e2966ac';
 const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:111122223333:certificate/abcd1234-ab12-cd34-ef56-abcdef123456';
 
 let dir: string;
 let artifact: string;
@@ -47,6 +48,8 @@ interface DistributionConfig {
   CacheBehaviors: Behaviour[];
   DefaultCacheBehavior: Behaviour;
   Origins: unknown[];
+  Aliases?: string[];
+  ViewerCertificate?: unknown;
 }
 
 function distributionConfig(resource: unknown): DistributionConfig {
@@ -64,7 +67,7 @@ describe('osls package (serverless/serverless.yml)', () => {
     const out = join(dir, 'sls');
     await run(
       process.execPath,
-      [join(ROOT, 'node_modules/osls/bin/serverless.js'), 'package', '--stage', 'test', `--param=kmsKeyArn=${KEY_ARN}`, `--param=artifact=${artifact}`, '--package', out],
+      [join(ROOT, 'node_modules/osls/bin/serverless.js'), 'package', '--stage', 'test', `--param=kmsKeyArn=${KEY_ARN}`, '--param=domainName=www.example.com', `--param=certificateArn=${CERTIFICATE_ARN}`, `--param=artifact=${artifact}`, '--package', out],
       // Offline: no telemetry, no update notices, and never the instance-metadata endpoint.
       { cwd: join(ROOT, 'serverless'), env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', AWS_EC2_METADATA_DISABLED: 'true' } },
     );
@@ -104,6 +107,8 @@ describe('osls package (serverless/serverless.yml)', () => {
     expect(config.DefaultCacheBehavior).toMatchObject({ TargetOriginId: 'spa', ViewerProtocolPolicy: 'redirect-to-https', CachePolicyId: CACHING_OPTIMIZED });
     expect(config.DefaultCacheBehavior.LambdaFunctionAssociations).toBeUndefined();
     expect(config.DefaultCacheBehavior.OriginRequestPolicyId).toEqual({ Ref: 'AWS::NoValue' });
+    expect(config.Aliases).toEqual(['www.example.com']);
+    expect(config.ViewerCertificate).toEqual({ AcmCertificateArn: CERTIFICATE_ARN, SslSupportMethod: 'sni-only', MinimumProtocolVersion: 'TLSv1.2_2021' });
     expect(config.Origins).toContainEqual(
       expect.objectContaining({ Id: 'spa', OriginAccessControlId: { 'Fn::GetAtt': ['SpaOriginAccessControl', 'Id'] }, S3OriginConfig: { OriginAccessIdentity: '' } }),
     );
@@ -128,7 +133,7 @@ describe('cdk synth (infra/)', () => {
   let key: Template;
 
   beforeAll(() => {
-    const app = new App({ outdir: join(dir, 'cdk.out'), context: { config: EXAMPLE, artifact } });
+    const app = new App({ outdir: join(dir, 'cdk.out'), context: { config: EXAMPLE, artifact, certificateArn: CERTIFICATE_ARN } });
     const stacks = buildApp(app);
     edge = Template.fromStack(stacks.edge);
     key = Template.fromStack(stacks.key!);
@@ -164,6 +169,15 @@ describe('cdk synth (infra/)', () => {
     expect(config.DefaultCacheBehavior).toMatchObject({ ViewerProtocolPolicy: 'redirect-to-https', CachePolicyId: CACHING_OPTIMIZED });
     expect(config.DefaultCacheBehavior.LambdaFunctionAssociations).toBeUndefined();
     edge.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    // Served on TH_PUBLIC_ORIGIN's host, the origin the IdP's redirect URIs name.
+    expect(config.Aliases).toEqual(['www.example.com']);
+    expect(config.ViewerCertificate).toEqual({ AcmCertificateArn: CERTIFICATE_ARN, SslSupportMethod: 'sni-only', MinimumProtocolVersion: 'TLSv1.2_2021' });
+  });
+
+  it('refuses a custom public origin without its certificate', () => {
+    expect(() => buildApp(new App({ outdir: join(dir, 'cdk.none'), context: { config: EXAMPLE, artifact } }))).toThrow(
+      'TH_PUBLIC_ORIGIN is https://www.example.com: pass its ACM certificate (in us-east-1) with -c certificateArn=<arn>',
+    );
   });
 
   it('keeps the secrets key in us-east-1 with rotation, and grants the function kms:Decrypt on it only', () => {
