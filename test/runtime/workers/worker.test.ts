@@ -2,8 +2,11 @@
  * What only the Workers runtime can show, inside workerd: the deployed entry (wrangler.toml's
  * `main` and vars, plus the stack's settings as bindings) reached through SELF, so responses cross
  * the runtime's own HTTP boundary; several Set-Cookie headers on one response; the client IP from
- * CF-Connecting-IP; compressed upstream bodies; configuration parsed and keys derived once per
- * isolate; and a bad configuration answered with a clear 500 that names variables, not values.
+ * CF-Connecting-IP; compressed upstream bodies; request bodies streamed upstream with workerd's
+ * fetch, and an unreachable upstream; configuration parsed and keys derived once per isolate; and
+ * a bad configuration answered with a clear 500 that names variables, not values. (A refused
+ * connection makes workerd itself print "Network connection lost" on stderr; the test still sees
+ * the 502 it expects.)
  * (The whole flow and every agent check also run here: test/app/*.test.ts in the workerd project.)
  */
 import { SELF } from 'cloudflare:test';
@@ -79,7 +82,7 @@ describe('the deployed entry, through SELF', () => {
   });
 });
 
-describe('per isolate', () => {
+describe('the Worker built in this isolate', () => {
   let stack: WorkerTestStack;
   beforeAll(async () => {
     stack = await startTestStack();
@@ -108,6 +111,24 @@ describe('per isolate', () => {
     }
     expect((await spa.login()).status).toBe(200);
     expect(app.agent.sealer.derivations).toBe(afterLogin);
+  });
+
+  it('streams a request body upstream through workerd fetch', async () => {
+    const spa = new SpaClient(stack.app);
+    await spa.login();
+    const size = 256 * 1024;
+    const echo = await spa.json('POST', '/api/echo', { body: 'x'.repeat(size), headers: { 'content-type': 'application/octet-stream' } });
+    expect(echo.status).toBe(200);
+    expect(echo.body).toMatchObject({ method: 'POST', path: '/api/echo', authorization: 'valid', body_size: size });
+  });
+
+  it('answers 502 upstream_unavailable when the API cannot be reached', async () => {
+    const spa = new SpaClient(stack.makeApp({ TH_API_ROUTES: '/api=http://127.0.0.1:9/api' }));
+    await spa.login();
+    const res = await spa.json('GET', '/api/whoami');
+    expect(res.status).toBe(502);
+    expect(res.body['error_code']).toBe('upstream_unavailable');
+    expect(res.response.headers.get('content-type')).toBe('application/json');
   });
 });
 
