@@ -199,6 +199,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
       if (!code || code.used || code.redirectUri !== form.get('redirect_uri')) return json(res, 400, { error: 'invalid_grant' });
       code.used = true;
       const verifier = form.get('code_verifier') ?? '';
+      // The PKCE verifier is the token handler's secret; it must never show up anywhere but here.
+      if (verifier.length >= 16) secrets.add(verifier);
       const challenge = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))).toString('base64url');
       if (challenge !== code.challenge) return json(res, 400, { error: 'invalid_grant' });
       return json(res, 200, await mintTokens('authorization_code', 'alice', code.nonce));
