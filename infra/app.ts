@@ -10,23 +10,33 @@
  * domain name, whose ACM certificate (us-east-1) is `certificateArn` (not needed while the public
  * origin is the distribution's own *.cloudfront.net name). `artifact` defaults to
  * ../dist/lambda-edge/function.zip.
- * When TH_KMS_KEY_ID in the file is a key ARN, that key is used and no key stack is made.
+ * When TH_KMS_KEY_ID in the file is a key ARN, that key is used and no key stack is made. Until
+ * the zip exists, only the key stack is defined (the secrets are encrypted under it first).
  * Paths are relative to the current directory.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import { validateEdgeSettings } from '../src/config/from-bundle.js';
 import { isLoopbackHost } from '../src/config/parse-config.js';
 import { EdgeStack } from './lib/edge-stack.js';
 import { DEFAULT_KEY_ALIAS, KeyStack } from './lib/key-stack.js';
 
-export function buildApp(app: App): { key?: KeyStack; edge: EdgeStack } {
+export function buildApp(app: App): { key?: KeyStack; edge?: EdgeStack } {
   const configPath = app.node.tryGetContext('config') as string | undefined;
   if (!configPath) throw new Error('Pass the configuration file: -c config=<path to edge-config.json>');
   const artifactPath = resolve((app.node.tryGetContext('artifact') as string | undefined) ?? '../dist/lambda-edge/function.zip');
   const { settings, config } = validateEdgeSettings(JSON.parse(readFileSync(resolve(configPath), 'utf8')));
+  // Lambda@Edge functions must be created in us-east-1; the key sits next to them.
+  const env = { region: 'us-east-1', ...(process.env['CDK_DEFAULT_ACCOUNT'] ? { account: process.env['CDK_DEFAULT_ACCOUNT'] } : {}) };
+  const keyId = settings['TH_KMS_KEY_ID'];
+  const ownKey = keyId?.startsWith('arn:aws:kms:') && keyId.includes(':key/');
+  const keyStack = ownKey ? undefined : new KeyStack(app, 'EdgeTokenHandlerKey', { env, alias: keyId?.startsWith('alias/') ? keyId : DEFAULT_KEY_ALIAS });
+  // Before the first build there is no zip: only the key can be deployed then (its secrets come first).
+  if (!existsSync(artifactPath)) {
+    console.warn(`No ${artifactPath} yet: only the key stack is defined. Encrypt the secrets, run npm run build:edge, then deploy EdgeTokenHandler.`);
+    return keyStack ? { key: keyStack } : {};
+  }
   for (const route of config.apiRoutes) {
     if (isLoopbackHost(new URL(route.upstream).hostname)) throw new Error(`TH_API_ROUTES upstream for ${route.prefix} is a loopback address, which CloudFront cannot reach`);
   }
@@ -37,16 +47,8 @@ export function buildApp(app: App): { key?: KeyStack; edge: EdgeStack } {
     if (!certificateArn) throw new Error(`TH_PUBLIC_ORIGIN is https://${host}: pass its ACM certificate (in us-east-1) with -c certificateArn=<arn>`);
     domain = { name: host, certificateArn };
   }
-  // Lambda@Edge functions must be created in us-east-1; the key sits next to them.
-  const env = { region: 'us-east-1', ...(process.env['CDK_DEFAULT_ACCOUNT'] ? { account: process.env['CDK_DEFAULT_ACCOUNT'] } : {}) };
-  const keyId = settings['TH_KMS_KEY_ID'];
-  if (keyId?.startsWith('arn:aws:kms:') && keyId.includes(':key/')) {
-    const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, domain, key: kms.Key.fromKeyArn(app, 'ExistingKey', keyId) });
-    return { edge };
-  }
-  const key = new KeyStack(app, 'EdgeTokenHandlerKey', { env, alias: keyId?.startsWith('alias/') ? keyId : DEFAULT_KEY_ALIAS });
-  const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, domain, key: key.key });
-  return { key, edge };
+  const edge = new EdgeStack(app, 'EdgeTokenHandler', { env, config, artifactPath, domain, keyArn: keyStack ? keyStack.key.keyArn : keyId! });
+  return keyStack ? { key: keyStack, edge } : { edge };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {

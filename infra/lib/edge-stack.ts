@@ -11,7 +11,6 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -22,8 +21,8 @@ export interface EdgeStackProps extends StackProps {
   readonly config: Config;
   /** dist/lambda-edge/function.zip from npm run build:edge. */
   readonly artifactPath: string;
-  /** The key the kms: settings were encrypted with. */
-  readonly key: kms.IKey;
+  /** The key the kms: settings were encrypted with (an ARN, or a reference to the key stack's key). */
+  readonly keyArn: string;
   /** The public origin's host name and its ACM certificate (us-east-1); absent on *.cloudfront.net. */
   readonly domain?: { readonly name: string; readonly certificateArn: string };
 }
@@ -49,7 +48,7 @@ export class EdgeStack extends Stack {
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['kms:Decrypt'],
-        resources: [props.key.keyArn],
+        resources: [props.keyArn],
         conditions: { StringEquals: { 'kms:EncryptionContext:app': 'edge-token-handler' } },
       }),
     );

@@ -4,7 +4,7 @@
  * aws-cdk-lib's assertions. Both use the zip built from the example configuration.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -135,7 +135,7 @@ describe('cdk synth (infra/)', () => {
   beforeAll(() => {
     const app = new App({ outdir: join(dir, 'cdk.out'), context: { config: EXAMPLE, artifact, certificateArn: CERTIFICATE_ARN } });
     const stacks = buildApp(app);
-    edge = Template.fromStack(stacks.edge);
+    edge = Template.fromStack(stacks.edge!);
     key = Template.fromStack(stacks.key!);
   });
 
@@ -172,6 +172,22 @@ describe('cdk synth (infra/)', () => {
     // Served on TH_PUBLIC_ORIGIN's host, the origin the IdP's redirect URIs name.
     expect(config.Aliases).toEqual(['www.example.com']);
     expect(config.ViewerCertificate).toEqual({ AcmCertificateArn: CERTIFICATE_ARN, SslSupportMethod: 'sni-only', MinimumProtocolVersion: 'TLSv1.2_2021' });
+  });
+
+  it('defines only the key stack until the function has been built (the secrets are encrypted under it first)', () => {
+    const stacks = buildApp(new App({ outdir: join(dir, 'cdk.key'), context: { config: EXAMPLE, artifact: join(dir, 'not-built.zip') } }));
+    expect(stacks.edge).toBeUndefined();
+    Template.fromStack(stacks.key!).hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('uses an existing key named by its ARN in TH_KMS_KEY_ID, with no key stack', async () => {
+    const own = join(dir, 'own-key.json');
+    await writeFile(own, JSON.stringify({ ...(JSON.parse(await readFile(EXAMPLE, 'utf8')) as object), TH_KMS_KEY_ID: KEY_ARN }));
+    const stacks = buildApp(new App({ outdir: join(dir, 'cdk.own'), context: { config: own, artifact, certificateArn: CERTIFICATE_ARN } }));
+    expect(stacks.key).toBeUndefined();
+    const template = Template.fromStack(stacks.edge!);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    template.hasResourceProperties('AWS::IAM::Policy', { PolicyDocument: { Statement: [{ Action: 'kms:Decrypt', Resource: KEY_ARN, Effect: 'Allow', Condition: { StringEquals: { 'kms:EncryptionContext:app': 'edge-token-handler' } } }] } });
   });
 
   it('refuses a custom public origin without its certificate', () => {
