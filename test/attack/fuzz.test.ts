@@ -15,7 +15,7 @@ import { chunkName, cookieNames, cookiesToStore, parseCookieHeader, readCookieVa
 import { TokenHandlerError } from '../../src/core/errors.js';
 import { assertSafePath, filterUpstreamResponseHeaders, matchRoute, rewriteUpstreamRequest } from '../../src/core/proxy.js';
 import type { TokenHandlerApp } from '../../src/app/create-app.js';
-import { PUBLIC_ORIGIN } from '../helpers/stack.js';
+import { PUBLIC_ORIGIN } from '../helpers/spa-client.js';
 import { randomSecret } from '../helpers/config.js';
 import { startHostileProvider, type HostileProvider } from './hostile-provider.js';
 import { CLIENT_ID, REDIRECT_URI, attackApp, cookieKeysFor, createRecorder, hostileLogin, logLines, spaFor, sweepForLeaks } from './harness.js';

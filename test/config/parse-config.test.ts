@@ -28,6 +28,8 @@ describe('parseConfig', () => {
     expect(config.clientAuth).toBe('client_secret_basic');
     expect(config.trustedOrigins).toEqual(['https://www.example.test']);
     expect(config.upstreamTimeout).toBe(30_000);
+    expect(config.idpTimeout).toBe(10_000);
+    expect(parseConfig(baseRaw({ TH_IDP_TIMEOUT: '3' })).idpTimeout).toBe(3000);
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.cookieKeys)).toBe(true);
   });
@@ -79,6 +81,8 @@ describe('parseConfig', () => {
     ['TH_SESSION_LIFETIME', '10', 'TH_SESSION_LIFETIME must be between'],
     ['TH_CLOCK_SKEW', '301', 'TH_CLOCK_SKEW must be between 0 and 300'],
     ['TH_UPSTREAM_TIMEOUT', '0', 'TH_UPSTREAM_TIMEOUT must be between'],
+    ['TH_IDP_TIMEOUT', '0', 'TH_IDP_TIMEOUT must be between 1 and 60'],
+    ['TH_IDP_TIMEOUT', '61', 'TH_IDP_TIMEOUT must be between 1 and 60'],
     ['TH_USE_PAR', 'maybe', 'TH_USE_PAR must be true or false'],
     ['TH_REVOKE_ON_LOGOUT', 'sometimes', 'TH_REVOKE_ON_LOGOUT must be true or false'],
     ['TH_LOG_LEVEL', 'loud', 'TH_LOG_LEVEL must be one of'],
