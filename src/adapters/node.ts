@@ -8,14 +8,17 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
+import { createNodeUpstreamFetch } from './node-upstream.js';
 import { errorResponse } from '../app/responses.js';
 import { ConfigError, parseConfig, type Config } from '../config/parse-config.js';
 import { TokenHandlerError } from '../core/errors.js';
 
-/** The app with Node's specifics: the caller's address, the raw request target, and undici's already-decoded bodies. */
+/** The app with Node's specifics: the caller's address, the raw request target, and node:http for API calls. */
 export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): TokenHandlerApp {
   return createApp(config, {
-    upstreamBodyDecoded: true,
+    // API calls go through node:http: several times cheaper than fetch, and bodies pass undecoded.
+    upstreamFetch: createNodeUpstreamFetch(),
+    upstreamBodyDecoded: false,
     clientIp: (c) => ((c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? undefined),
     // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
     requestTarget: (c) => (c.env as HttpBindings | undefined)?.incoming?.url,

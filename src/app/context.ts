@@ -18,7 +18,12 @@ export interface AppDeps {
    * from the proxy's path check; without it the parsed URL is used.
    */
   readonly requestTarget?: (c: Context<AppEnv>) => string | undefined;
-  /** True where `fetch` hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
+  /**
+   * The fetch for proxied API calls, where the platform has a cheaper one than `fetch` (Node:
+   * node:http, see adapters/node-upstream.ts). It must not follow redirects. Default: `fetch`.
+   */
+  readonly upstreamFetch?: typeof fetch;
+  /** True where the fetch used for API calls hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
   readonly upstreamBodyDecoded: boolean;
   /**
    * Sends the rewritten request upstream. The default fetches it (Node, Workers); Lambda@Edge

@@ -29,6 +29,7 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
     ...(partialDeps.clientIp ? { clientIp: partialDeps.clientIp } : {}),
     ...(partialDeps.requestTarget ? { requestTarget: partialDeps.requestTarget } : {}),
     ...(partialDeps.forward ? { forward: partialDeps.forward } : {}),
+    ...(partialDeps.upstreamFetch ? { upstreamFetch: partialDeps.upstreamFetch } : {}),
   };
   const logger = createLogger(config.logLevel, deps.logSink, deps.now);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now });

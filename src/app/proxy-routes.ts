@@ -78,16 +78,22 @@ function requestPath(c: Context<AppEnv>, deps: AppDeps): { path: string; search:
 
 async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Config, agent: Agent, deps: AppDeps): Promise<Response> {
   const method = upstream.method;
-  const body = method === 'GET' || method === 'HEAD' ? null : c.req.raw.body;
   if (deps.upstreamBodyDecoded) narrowAcceptEncoding(upstream.headers);
-  // The timeout covers the wait for the upstream's headers, not the streaming of a long body; a
-  // client that goes away cancels the upstream call at any point.
+  // The timeout covers the wait for the upstream's answer once the request has gone out: not a
+  // long upload (the upstream cannot answer before it has the body), nor the streaming of a long
+  // response. A client that goes away cancels the upstream call at any point.
   const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(new Error('upstream timeout')), config.upstreamTimeout);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const startTimer = () => {
+    timer = setTimeout(() => timeout.abort(new Error('upstream timeout')), config.upstreamTimeout);
+  };
+  let body: ReadableStream<Uint8Array> | null = method === 'GET' || method === 'HEAD' ? null : c.req.raw.body;
+  if (body) body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: startTimer }));
+  else startTimer();
   const client = c.req.raw.signal;
   let response: Response;
   try {
-    response = await deps.fetch(upstream.url, {
+    response = await (deps.upstreamFetch ?? deps.fetch)(upstream.url, {
       method,
       headers: upstream.headers,
       body,
@@ -103,8 +109,13 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
   } finally {
     clearTimeout(timer);
   }
+  if (response.status < 200 || response.status > 599) {
+    // A status the Fetch API cannot carry on (e.g. 600): the upstream is broken, not the token handler.
+    void response.body?.cancel().catch(() => {});
+    throw new TokenHandlerError('upstream_unavailable', 'The API answered with an invalid response', { reason: 'upstream_bad_status' });
+  }
   const headers = filterUpstreamResponseHeaders(response.headers, agent.names);
-  // Node's fetch has already decoded a gzip/br body; passing the old encoding on would corrupt it.
+  // Node's global fetch has already decoded a gzip/br body; passing the old encoding on would corrupt it.
   if (deps.upstreamBodyDecoded && bodyWasDecoded(method, response.status, headers.get('content-encoding'))) {
     headers.delete('content-encoding');
     headers.delete('content-length');
@@ -112,11 +123,5 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
   c.get('corsHeaders')?.forEach((value, name) => headers.set(name, value));
   const bodyless = method === 'HEAD' || NULL_BODY_STATUS.has(response.status);
   if (bodyless) void response.body?.cancel().catch(() => {});
-  try {
-    return new Response(bodyless ? null : response.body, { status: response.status, statusText: response.statusText, headers });
-  } catch (cause) {
-    // A status the Fetch API cannot represent (e.g. 600): the upstream is broken, not the token handler.
-    await response.body?.cancel().catch(() => {});
-    throw new TokenHandlerError('upstream_unavailable', 'The API answered with an invalid response', { cause, reason: 'upstream_bad_status' });
-  }
+  return new Response(bodyless ? null : response.body, { status: response.status, statusText: response.statusText, headers });
 }

@@ -7,7 +7,7 @@
  * and expiry times, checked against the injected clock. The key id travels in the sealed value, so
  * the first key seals and every configured key unseals (rotation without logging anyone out).
  */
-import { defaults as ironDefaults, seal as ironSeal, unseal as ironUnseal } from 'iron-webcrypto';
+import { defaults as ironDefaults, seal as ironSeal } from 'iron-webcrypto';
 import type { CookieKey } from '../config/parse-config.js';
 
 export type SealPurpose = 'at' | 'rt' | 'id' | 'login';
@@ -33,6 +33,9 @@ export interface Sealer {
 interface DerivedKey {
   readonly encryption: Uint8Array;
   readonly integrity: Uint8Array;
+  /** The same keys imported once for unsealing: iron would import them again on every call. */
+  readonly decrypt: CryptoKey;
+  readonly verify: CryptoKey;
 }
 
 const encoder = new TextEncoder();
@@ -66,7 +69,14 @@ export function createSealer(keys: readonly CookieKey[], now: () => number): Sea
               256,
             ),
           );
-        return { encryption: await bits('enc'), integrity: await bits('mac') };
+        const encryption = await bits('enc');
+        const integrity = await bits('mac');
+        return {
+          encryption,
+          integrity,
+          decrypt: await crypto.subtle.importKey('raw', encryption, { name: 'AES-CBC', length: 256 }, false, ['decrypt']),
+          verify: await crypto.subtle.importKey('raw', integrity, { name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['verify']),
+        };
       })();
       cache.set(cacheKey, derived);
     }
@@ -81,7 +91,7 @@ export function createSealer(keys: readonly CookieKey[], now: () => number): Sea
     async seal(purpose, data, expiresAt) {
       const derived = await derive(sealingKey, purpose);
       const envelope: SealedEnvelope<typeof data> = { p: purpose, iat: Math.floor(now() / 1000), exp: Math.floor(expiresAt), d: data };
-      return ironSeal(envelope, { id: sealingKey.id, ...derived }, ironDefaults);
+      return ironSeal(envelope, { id: sealingKey.id, encryption: derived.encryption, integrity: derived.integrity }, ironDefaults);
     },
     async unseal(purpose, value) {
       if (!value || value.length > MAX_SEALED_LENGTH || !SEALED_FORMAT.test(value)) return undefined;
@@ -90,8 +100,7 @@ export function createSealer(keys: readonly CookieKey[], now: () => number): Sea
       if (!key) return undefined;
       try {
         const derived = await derive(key, purpose);
-        // iron looks the password up by the id inside the sealed value; give it exactly the one we chose.
-        const envelope = (await ironUnseal(value, { [key.id]: { id: key.id, ...derived } }, ironDefaults)) as Partial<SealedEnvelope<unknown>>;
+        const envelope = (await openSealed(value, derived)) as Partial<SealedEnvelope<unknown>>;
         if (!envelope || typeof envelope !== 'object' || envelope.p !== purpose) return undefined;
         if (typeof envelope.exp !== 'number' || typeof envelope.iat !== 'number') return undefined;
         if (envelope.exp * 1000 <= now()) return undefined;
@@ -102,4 +111,47 @@ export function createSealer(keys: readonly CookieKey[], now: () => number): Sea
       }
     },
   };
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * iron's unseal for the one shape `seal` produces (checked by SEALED_FORMAT before this runs), with
+ * keys imported once: the MAC (HMAC-SHA256 over everything before `**<mac>`, compared in constant
+ * time by Web Crypto) is verified before anything is decrypted; then AES-256-CBC and JSON.
+ * Same primitives and order as iron-webcrypto 2.0's unseal (tested against it), at a fraction of
+ * the cost per request: iron imports both keys and decodes base64 in slow JavaScript every time.
+ */
+async function openSealed(value: string, keys: DerivedKey): Promise<unknown> {
+  const parts = value.split('*');
+  const mac = parts[7]!;
+  const macBase = value.slice(0, value.length - mac.length - 2);
+  if (!(await crypto.subtle.verify('HMAC', keys.verify, base64UrlDecode(mac), encoder.encode(macBase)))) throw new Error('bad mac');
+  const plain = await crypto.subtle.decrypt({ name: 'AES-CBC', iv: base64UrlDecode(parts[3]!) }, keys.decrypt, base64UrlDecode(parts[4]!));
+  return JSON.parse(decoder.decode(plain));
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const SEXTET = new Int8Array(128).fill(-1);
+for (let i = 0; i < BASE64URL.length; i++) SEXTET[BASE64URL.charCodeAt(i)] = i;
+
+/** Unpadded base64url to bytes; throws on any other character or an impossible length. */
+function base64UrlDecode(text: string): Uint8Array<ArrayBuffer> {
+  if (text.length % 4 === 1) throw new Error('bad base64url length');
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let bits = 0;
+  let buffer = 0;
+  let o = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const sextet = code < 128 ? SEXTET[code]! : -1;
+    if (sextet < 0) throw new Error('bad base64url character');
+    buffer = ((buffer << 6) | sextet) & 0x3fff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (buffer >> bits) & 0xff;
+    }
+  }
+  return out;
 }

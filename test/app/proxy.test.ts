@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../../src/adapters/node.js';
 import type { TokenHandlerApp } from '../../src/app/create-app.js';
@@ -134,6 +134,10 @@ async function startOddUpstream(evilUrl: string) {
       case '/odd/gzip':
         res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' });
         res.end(gzipSync('hello, compressed world'));
+        return;
+      case '/odd/status-600':
+        res.writeHead(600, { 'content-type': 'text/plain' });
+        res.end('not http');
         return;
       case '/odd/odd-coding':
         res.writeHead(200, { 'content-encoding': 'x-custom', 'content-type': 'application/octet-stream' });
@@ -296,14 +300,17 @@ function expectError(res: { status: number; json: Record<string, unknown>; heade
 }
 
 /** A request over real HTTP to the Node server; `rawHeaders` go out line by line, duplicates kept; `path` goes out verbatim. */
-function raw(method: string, path: string, rawHeaders: string[] = [], body?: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+function raw(method: string, path: string, rawHeaders: string[] = [], body?: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; text: string; bytes: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: node.port, method, path, headers: ['host', `127.0.0.1:${node.port}`, ...rawHeaders], agent: false });
     req.on('error', reject);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode!, headers: res.headers, text: bytes.toString(), bytes });
+      });
     });
     req.end(body);
   });
@@ -628,15 +635,43 @@ describe('upstream responses', () => {
     expect(stack.logs.slice(logsBefore).some((l) => l.includes('"reason":"upstream_unreachable"'))).toBe(true);
   });
 
-  it("hands a compressed body back readable on Node, and leaves codings Node's fetch does not decode alone", async () => {
+  it('passes a compressed body through untouched with node:http, and decoded and unlabelled where the fetch decodes', async () => {
+    // The Node adapter's upstream client never decodes: bytes and Content-Encoding go back as sent.
     const gz = await raw('GET', '/odd/gzip', ['cookie', session, 'accept-encoding', 'gzip, deflate, br, zstd']);
     expect(gz.status).toBe(200);
-    expect(gz.text).toBe('hello, compressed world');
-    expect(gz.headers['content-encoding']).toBeUndefined();
-    // Only codings the fetch below decodes are asked for upstream.
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.bytes).toString()).toBe('hello, compressed world');
+    expect(odd.requests.at(-1)!.headers['accept-encoding']).toBe('gzip, deflate, br, zstd');
+    // The global fetch (the in-process app here) decodes gzip: the header must go, and only codings it decodes are asked for.
+    const decoded = await call('GET', '/odd/gzip', { 'accept-encoding': 'gzip, deflate, br, zstd' });
+    expect(decoded.text).toBe('hello, compressed world');
+    expect(decoded.headers.get('content-encoding')).toBeNull();
     expect(odd.requests.at(-1)!.headers['accept-encoding']).toBe('gzip, deflate, br');
+    // A coding it does not decode passes with its header.
     const other = await call('GET', '/odd/odd-coding');
     expect(other.headers.get('content-encoding')).toBe('x-custom');
+  });
+
+  it('gives 502 upstream_unavailable, never a 500, for a status the Fetch API cannot carry', async () => {
+    expectError(await call('GET', '/odd/status-600'), 502, 'upstream_unavailable');
+    const res = await raw('GET', '/odd/status-600', ['cookie', session]);
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text)).toMatchObject({ error_code: 'upstream_unavailable' });
+  });
+
+  it("the Node adapter's upstream client: redirects passed back, refusals and timeouts as 502", async () => {
+    const redirect = await raw('GET', '/odd/redirect', ['cookie', session]);
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers['location']).toBe(`${evil.url}/steal`);
+    expect(evil.hits).toEqual([]);
+    const refused = await raw('GET', '/closed/x', ['cookie', session]);
+    expect(refused.status).toBe(502);
+    expect(JSON.parse(refused.text)).toMatchObject({ error_code: 'upstream_unavailable' });
+    const logsBefore = stack.logs.length;
+    const slow = await raw('GET', '/odd/never', ['cookie', session]);
+    expect(slow.status).toBe(502);
+    expect(JSON.parse(slow.text)).toMatchObject({ error_code: 'upstream_unavailable' });
+    expect(stack.logs.slice(logsBefore).some((l) => l.includes('"reason":"upstream_timeout"'))).toBe(true);
   });
 });
 
@@ -667,7 +702,8 @@ describe('streaming through the Node adapter', () => {
     ).then((sha256) => (req.end(), sha256));
     // `sending` rejects (with the reason) if the upstream never sees the first block.
     await Promise.race([odd.state.uploadFirstBytes.promise, sending]);
-    await sleep(SETTLE_MS);
+    // Held for longer than TH_UPSTREAM_TIMEOUT (1 s): an upload still going is not an upstream that fails to answer.
+    await sleep(1200);
     // The upstream has stopped reading: the client is held back, not allowed to pour 50 MB into the proxy.
     expect(written - odd.state.uploadReceived).toBeLessThan(IN_FLIGHT_BOUND);
     odd.state.uploadResume.resolve();

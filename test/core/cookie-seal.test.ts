@@ -1,3 +1,4 @@
+import { defaults as ironDefaults, seal as ironSeal, unseal as ironUnseal } from 'iron-webcrypto';
 import { describe, expect, it } from 'vitest';
 import { createSealer } from '../../src/core/cookie-seal.js';
 import { randomSecret } from '../helpers/config.js';
@@ -68,5 +69,25 @@ describe('createSealer', () => {
     expect(sealer.derivations).toBe(1);
     await sealer.seal('rt', {}, T0 / 1000 + 60);
     expect(sealer.derivations).toBe(2);
+  });
+
+  it('unseals exactly what iron-webcrypto seals and unseals, and no single-character change of it', async () => {
+    // The keys the sealer derives (HKDF as documented in cookie-seal.ts), so iron itself can seal and unseal.
+    const ikm = await crypto.subtle.importKey('raw', new TextEncoder().encode(k1.secret), 'HKDF', false, ['deriveBits']);
+    const bits = async (info: string) =>
+      new Uint8Array(await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new TextEncoder().encode('edge-token-handler cookie v1'), info: new TextEncoder().encode(info) }, ikm, 256));
+    const password = { id: 'k1', encryption: await bits('at/enc'), integrity: await bits('at/mac') };
+    const sealer = createSealer([k1], () => T0);
+    const envelope = { p: 'at', iat: T0 / 1000, exp: T0 / 1000 + 60, d: { t: 'tok\u00e9n \u2603 '.repeat(50) } };
+    const byIron = await ironSeal(envelope, password, ironDefaults);
+    expect(await sealer.unseal('at', byIron)).toEqual({ data: envelope.d, issuedAt: envelope.iat, expiresAt: envelope.exp });
+    const ours = await sealer.seal('at', envelope.d, envelope.exp);
+    expect(await ironUnseal(ours, { k1: password }, ironDefaults)).toEqual(envelope);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_*.';
+    for (let i = 0; i < ours.length; i++) {
+      const swapped = alphabet[(alphabet.indexOf(ours[i]!) + 1 + (i % 7)) % alphabet.length]!;
+      const changed = ours.slice(0, i) + swapped + ours.slice(i + 1);
+      expect(await sealer.unseal('at', changed), `position ${i}`).toBeUndefined();
+    }
   });
 });
