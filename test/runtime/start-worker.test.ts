@@ -1,28 +1,54 @@
 // `npm run start:worker` (examples/start-worker.ts) over real HTTP on random ports: the same stack as
 // `npm start`, with the token handler in workerd under `wrangler dev`. One login, API call, refresh
 // and logout through the SPA's origin proves the wiring, and that several Set-Cookie headers come out
-// of the real workerd HTTP stack as separate lines. (The protocol checks themselves run inside
-// workerd in the workerd project; this file is about the local stack and wrangler dev.)
+// of the real workerd HTTP stack as separate lines; a compressed upstream answer is checked byte for
+// byte on the wire. (The protocol checks themselves run inside workerd in the workerd project; this
+// file is about the local stack and wrangler dev.)
 
+import { request as httpRequest } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, DEMO_CREDENTIALS, type Stack } from '../../examples/start.js';
 import { startWorker, type RunningWorker } from '../../examples/start-worker.js';
 import { TestBrowser, loginAtProvider } from '../helpers/browser.js';
+import { startCompressingUpstream } from './workers/compressing-upstream.js';
+
+/** One GET over plain node:http, so the body is seen as it came over the wire (fetch would decode it). */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 describe('npm run start:worker', () => {
   let stack: Stack;
   let worker: RunningWorker;
+  let compressing: Awaited<ReturnType<typeof startCompressingUpstream>>;
 
   beforeAll(async () => {
+    compressing = await startCompressingUpstream();
     stack = await startStack({
       ports: { spa: 0, provider: 0, api: 0 },
       env: {},
       quiet: true,
-      tokenHandler: async (settings, config) => (worker = await startWorker(settings, config, { port: 0, quiet: true })),
+      // The stack's settings plus a public route to an upstream that compresses its answers.
+      tokenHandler: async (settings, config) =>
+        (worker = await startWorker(
+          { ...settings, TH_API_ROUTES: `${settings['TH_API_ROUTES']},/compressed=${compressing.url}`, TH_API_ROUTE_OPTIONS: '/compressed=public' },
+          config,
+          { port: 0, quiet: true },
+        )),
     });
   }, 90_000);
   afterAll(async () => {
     await stack?.close();
+    await compressing?.close();
   });
 
   it('serves the token handler from wrangler dev', async () => {
@@ -30,6 +56,19 @@ describe('npm run start:worker', () => {
     const direct = await fetch(`${worker.url}${stack.config.agentPath}/session`);
     expect(direct.headers.get('content-type')).toBe('application/json');
     expect(await direct.json()).toEqual({ is_logged_in: false });
+  });
+
+  it("hands a gzip-encoded upstream body to the client byte for byte, still encoded (Workers' fetch does not decode it)", async () => {
+    const raw = await rawGet(`${worker.url}/compressed/report`, { 'accept-encoding': 'gzip' });
+    expect(raw.status).toBe(200);
+    expect(raw.headers['content-encoding']).toBe('gzip');
+    // Passed through, not decoded and compressed again: the upstream's own bytes and length. (A
+    // Node-style adapter that drops Content-Encoding gets the body re-compressed by workerd, sent
+    // chunked without a length.)
+    expect(raw.body.equals(compressing.body)).toBe(true);
+    expect(raw.headers['content-length']).toBe(String(compressing.body.length));
+    const decoded = JSON.parse(gunzipSync(raw.body).toString('utf8')) as { compressed: boolean; filler: string };
+    expect(decoded).toEqual({ compressed: true, filler: 'token handler '.repeat(200) });
   });
 
   it('logs in, calls the API, refreshes and logs out through the SPA origin', async () => {

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
-export async function startCompressingUpstream(): Promise<{ url: string; close(): Promise<void> }> {
+export async function startCompressingUpstream(): Promise<{ url: string; /** the exact bytes it sends */ body: Buffer; close(): Promise<void> }> {
   // 2,800 characters of filler: well worth compressing, and easy to check after the round trip.
   const body = gzipSync(JSON.stringify({ compressed: true, filler: 'token handler '.repeat(200) }));
   const server = createServer((request, response) => {
@@ -25,6 +25,7 @@ export async function startCompressingUpstream(): Promise<{ url: string; close()
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    body,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

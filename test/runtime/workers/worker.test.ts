@@ -67,7 +67,8 @@ describe('the deployed entry, through SELF', () => {
     const response = await spa.request('GET', '/compressed/report');
     expect(response.status).toBe(200);
     // Workers' fetch keeps the body compressed when it is handed on unread, so the encoding must stay
-    // declared (a Node-style "already decoded" adapter would drop it and the client would get identity).
+    // declared (a Node-style "already decoded" adapter would drop it, and workerd would have to decode
+    // the body; test/runtime/start-worker.test.ts checks the bytes on the wire).
     expect(response.headers.get('content-encoding')).toBe('gzip');
     const body = (await response.json()) as { compressed: boolean; filler: string };
     expect(body.compressed).toBe(true);
