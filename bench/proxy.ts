@@ -1,0 +1,421 @@
+/**
+ * The proxy benchmark (`npm run bench`; not part of `npm test`).
+ *
+ * One run, one request (a browser-like GET with the session cookie), three targets on loopback:
+ *   (a) the upstream called directly;
+ *   (b) through the token handler's Node server (createNodeApp behind the Node adapter), with a
+ *       session from a real login at the demo provider (its HTML forms, driven over HTTP);
+ *   (c) through a plain Node reverse proxy that only forwards: node:http + http.request with a
+ *       keep-alive agent, the classic yardstick; and (c') the same with fetch, which is what the
+ *       token handler forwards with, to tell the cost of the fetch API from the cost of our work.
+ * Load comes from autocannon. Then a tight loop over the proxy's own per-request functions
+ * (path checks, unseal, header rewriting) measures their CPU time per request.
+ *
+ * Fairness on a 2-core machine: the load generator would otherwise take CPU from whatever it
+ * measures. When `taskset` exists, autocannon is pinned to CPU 0 and every server to CPU 1, so each
+ * target gets the same single core: (a) the upstream alone, (b) token handler + upstream, (c) plain
+ * proxy + upstream. Targets are measured in interleaved rounds; medians are reported. Each
+ * process's CPU time is read from /proc to give CPU per request and show who was saturated.
+ *
+ * Settings (environment): BENCH_DURATION (s per measurement, default 6), BENCH_WARMUP (s, 2),
+ * BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_LOOP (iterations of the CPU loop, 20000).
+ * Writes bench/results.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+const PUBLIC_ORIGIN = 'https://www.example.test';
+const CLIENT_ID = 'bench-client';
+const PATH = '/api/orders/42?view=full';
+const here = fileURLToPath(import.meta.url);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+// --- child roles ------------------------------------------------------------------------------
+
+type Stats = Record<string, number>;
+
+/** Runs inside a child: listens on 127.0.0.1, reports its port over IPC, answers `stats` requests. */
+async function child(role: string): Promise<void> {
+  let stats: () => Stats = () => ({});
+  let server: http.Server;
+  if (role === 'upstream') {
+    let requests = 0;
+    let withBearer = 0;
+    const body = JSON.stringify({ id: 42, status: 'shipped', items: [{ sku: 'A-1', qty: 2 }, { sku: 'B-7', qty: 1 }], total: '31.40', currency: 'EUR' });
+    server = http.createServer((req, res) => {
+      requests++;
+      if (req.headers.authorization?.startsWith('Bearer ')) withBearer++;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    stats = () => ({ requests, withBearer });
+  } else if (role === 'token-handler') {
+    // The real Node entry: createNodeApp behind the adapter's own server.
+    const { createNodeApp, nodeFetchHandler, startNodeServer } = await import('../src/adapters/node.js');
+    const { parseConfig } = await import('../src/config/parse-config.js');
+    let otherFetches = 0;
+    const app = createNodeApp(parseConfig(process.env), {
+      // API calls go through the adapter's own node:http client; this fetch is for the IdP only
+      // (discovery, keys, token endpoint), and must not be called at all while proxying.
+      fetch: (input, init) => {
+        otherFetches++;
+        return fetch(input, init);
+      },
+    });
+    const running = await startNodeServer(nodeFetchHandler(app), { port: 0, hostname: '127.0.0.1' });
+    serve(running.port, () => ({ otherFetches, derivations: app.agent.sealer.derivations }));
+    return;
+  } else if (role === 'plain-proxy') {
+    const target = new URL(process.env['BENCH_UPSTREAM']!);
+    const agent = new http.Agent({ keepAlive: true });
+    server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+      const headers = { ...req.headers, host: target.host };
+      delete headers.connection;
+      const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.writeHead(502).end());
+      req.pipe(up);
+    });
+  } else if (role === 'plain-proxy-fetch') {
+    const upstream = process.env['BENCH_UPSTREAM']!;
+    const hop = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding']);
+    server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
+      const headers = new Headers();
+      for (let i = 0; i < req.rawHeaders.length; i += 2) if (!hop.has(req.rawHeaders[i]!.toLowerCase())) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+      try {
+        const up = await fetch(upstream + req.url, { method: req.method!, headers, body: hasBody ? (Readable.toWeb(req) as ReadableStream) : null, redirect: 'manual', ...(hasBody ? { duplex: 'half' } : {}) } as RequestInit);
+        const out: [string, string][] = [];
+        up.headers.forEach((v, k) => hop.has(k) || out.push([k, v]));
+        res.writeHead(up.status, out);
+        if (up.body) Readable.fromWeb(up.body as never).pipe(res);
+        else res.end();
+      } catch {
+        res.writeHead(502).end();
+      }
+    });
+  } else {
+    throw new Error(`unknown role ${role}`);
+  }
+  server.listen(0, '127.0.0.1', () => serve((server.address() as AddressInfo).port, stats));
+}
+
+/** Tells the parent the port, answers its `stats` requests, and ends with it. */
+function serve(port: number, stats: () => Stats): void {
+  process.send!({ port });
+  process.on('message', (m) => {
+    if (m === 'stats') process.send!({ stats: stats() });
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+// --- orchestration ----------------------------------------------------------------------------
+
+const pin = existsSync('/usr/bin/taskset') || existsSync('/bin/taskset') ? 'taskset' : undefined;
+const cpus = os.cpus().length;
+
+/** Starts a role in a child process (on the server CPU when pinning) and waits for its port. */
+async function startRole(role: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; stats(): Promise<Stats> }> {
+  const args = ['--import', 'tsx', here, role];
+  const proc = pin && cpus >= 2
+    ? spawn(pin, ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...env }, cwd: root })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...env }, cwd: root });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+    proc.on('message', (m: { port?: number }) => m.port && resolve(m.port));
+  });
+  return {
+    proc,
+    url: `http://127.0.0.1:${port}`,
+    stats: () =>
+      new Promise((resolve) => {
+        const onMessage = (m: { stats?: Stats }) => {
+          if (m.stats) {
+            proc.off('message', onMessage);
+            resolve(m.stats);
+          }
+        };
+        proc.on('message', onMessage);
+        proc.send('stats');
+      }),
+  };
+}
+
+/** User plus system CPU time of a process in milliseconds, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  /** CPU time per request of each listed process, in microseconds. */
+  cpuPerRequestUs: Record<string, number | undefined>;
+  /** Share of one core each process used during the run. */
+  cpuShare: Record<string, number | undefined>;
+}
+
+/** Runs autocannon (pinned to CPU 0) against `url`; reads the CPU time of `watch` around it. */
+async function load(url: string, headers: Record<string, string>, seconds: number, connections: number, watch: Record<string, ChildProcess>): Promise<Run> {
+  const cli = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
+  const args = [cli, '--json', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  const command = pin && cpus >= 2 ? [pin, '-c', '0', process.execPath, ...args] : [process.execPath, ...args];
+  const before = Object.fromEntries(Object.entries(watch).map(([name, p]) => [name, cpuMs(p.pid)]));
+  const started = performance.now();
+  const proc = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d));
+  proc.stderr!.resume();
+  const generatorCpu = { start: 0 };
+  setTimeout(() => (generatorCpu.start = cpuMs(proc.pid) ?? 0), 50);
+  let generatorEnd: number | undefined;
+  const poll = setInterval(() => (generatorEnd = cpuMs(proc.pid) ?? generatorEnd), 200);
+  await new Promise((resolve) => proc.on('exit', resolve));
+  clearInterval(poll);
+  const elapsed = performance.now() - started;
+  const result = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
+  const total = result.requests.total;
+  const cpuPerRequestUs: Record<string, number | undefined> = {};
+  const cpuShare: Record<string, number | undefined> = {};
+  for (const [name, p] of Object.entries(watch)) {
+    const a = before[name];
+    const b = cpuMs(p.pid);
+    cpuPerRequestUs[name] = a === undefined || b === undefined ? undefined : Math.round(((b - a) * 1000) / total);
+    cpuShare[name] = a === undefined || b === undefined ? undefined : round((b - a) / elapsed, 2);
+  }
+  cpuShare['autocannon'] = generatorEnd === undefined ? undefined : round((generatorEnd - generatorCpu.start) / elapsed, 2);
+  return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, requests: total, non2xx: result.non2xx, errors: result.errors, cpuPerRequestUs, cpuShare };
+}
+
+function round(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Logs in for real: login/start on the token handler, the provider's forms, login/end. Returns the Cookie header for /api. */
+async function login(tokenHandler: string): Promise<string> {
+  const { TestBrowser, loginAtProvider } = await import('../test/helpers/browser.js');
+  const common = { 'token-handler-version': '1', origin: PUBLIC_ORIGIN, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' };
+  const start = await fetch(`${tokenHandler}/oauth-agent/login/start`, { method: 'POST', headers: common, body: '' });
+  if (start.status !== 200) throw new Error(`login/start answered ${start.status}`);
+  const { authorization_url } = (await start.json()) as { authorization_url: string };
+  const loginCookie = start.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const callback = await loginAtProvider(new TestBrowser(), authorization_url, { username: 'demo', password: 'demo', redirectUri: `${PUBLIC_ORIGIN}/` });
+  const end = await fetch(`${tokenHandler}/oauth-agent/login/end`, {
+    method: 'POST',
+    headers: { ...common, cookie: loginCookie },
+    body: new URLSearchParams(callback.searchParams).toString(),
+  });
+  const body = (await end.json()) as { is_logged_in?: boolean };
+  if (end.status !== 200 || !body.is_logged_in) throw new Error(`login/end answered ${end.status}`);
+  // What a browser would send on /api: the access-token cookie (Path=/), never the agent-scoped ones.
+  return end.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('__Host-th-at')).join('; ');
+}
+
+/** CPU time per call of the proxy's own per-request work, in microseconds, from a tight loop. */
+async function cpuLoop(env: Record<string, string>, cookie: string, iterations: number) {
+  const { parseConfig } = await import('../src/config/parse-config.js');
+  const { createAgent } = await import('../src/core/agent.js');
+  const { parseCookieHeader } = await import('../src/core/cookies.js');
+  const { assertSafePath, filterUpstreamResponseHeaders, matchRoute, rewriteUpstreamRequest } = await import('../src/core/proxy.js');
+  const config = parseConfig(env);
+  const agent = createAgent(config, { fetch: () => Promise.reject(new Error('no network in the CPU loop')), now: Date.now });
+  const path = PATH.split('?')[0]!;
+  const search = '?' + PATH.split('?')[1];
+  const incoming = new Headers({ ...browserHeaders(cookie), host: 'www.example.test', connection: 'keep-alive' });
+  const upstreamHeaders = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': '120', date: new Date().toUTCString(), connection: 'keep-alive', 'keep-alive': 'timeout=5' });
+  const match = matchRoute(config.apiRoutes, path)!;
+  if (!(await agent.readAccessToken(parseCookieHeader(cookie)))) throw new Error('the session cookie does not unseal');
+
+  const measure = async (fn: () => unknown) => {
+    for (let i = 0; i < Math.min(2000, iterations); i++) await fn();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < iterations; i++) await fn();
+    const c = process.cpuUsage(c0);
+    return round((c.user + c.system) / iterations, 1);
+  };
+  const derivationsBefore = agent.sealer.derivations;
+  const paths = await measure(() => {
+    assertSafePath(path);
+    return matchRoute(config.apiRoutes, path);
+  });
+  const unseal = await measure(() => agent.readAccessToken(parseCookieHeader(incoming.get('cookie'))));
+  const at = (await agent.readAccessToken(parseCookieHeader(cookie)))!;
+  const rewrite = await measure(() => rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, match, at.token, config, agent.names));
+  const response = await measure(() => filterUpstreamResponseHeaders(upstreamHeaders, agent.names));
+  const all = await measure(async () => {
+    assertSafePath(path);
+    const m = matchRoute(config.apiRoutes, path)!;
+    const a = await agent.readAccessToken(parseCookieHeader(incoming.get('cookie')));
+    rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, m, a!.token, config, agent.names);
+    return filterUpstreamResponseHeaders(upstreamHeaders, agent.names);
+  });
+  return {
+    iterations,
+    us_per_request: { path_checks: paths, unseal, rewrite_request_headers: rewrite, filter_response_headers: response, total: all },
+    key_derivations_during_loop: agent.sealer.derivations - derivationsBefore,
+  };
+}
+
+function browserHeaders(cookie: string): Record<string, string> {
+  return {
+    accept: 'application/json',
+    'accept-language': 'en-GB,en;q=0.9',
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+    'sec-fetch-site': 'same-origin',
+    'sec-fetch-mode': 'cors',
+    'sec-fetch-dest': 'empty',
+    'token-handler-version': '1',
+    cookie: `${cookie}; theme=dark; consent=1`,
+  };
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.env['BENCH_DURATION'] ?? 6);
+  const warmup = Number(process.env['BENCH_WARMUP'] ?? 2);
+  const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
+  const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
+  const loopIterations = Number(process.env['BENCH_LOOP'] ?? 20000);
+
+  const { startDemoProvider } = await import('../examples/provider.js');
+  const { randomBytes } = await import('node:crypto');
+  const clientSecret = randomBytes(32).toString('base64url');
+  const provider = await startDemoProvider({
+    port: 0,
+    clients: [{ client_id: CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [`${PUBLIC_ORIGIN}/`], post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`] }],
+    // Longer than the whole run, so the access token does not expire halfway.
+    accessTokenTtl: 3600,
+    apiAudience: 'http://127.0.0.1:8082',
+  });
+  const children: ChildProcess[] = [];
+  try {
+    const upstream = await startRole('upstream');
+    children.push(upstream.proc);
+    const env = {
+      TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
+      TH_ISSUER: provider.issuer,
+      TH_CLIENT_ID: CLIENT_ID,
+      TH_CLIENT_SECRET: clientSecret,
+      TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
+      TH_API_ROUTES: `/api=${upstream.url}/api`,
+    };
+    const tokenHandler = await startRole('token-handler', { ...env, BENCH_UPSTREAM: upstream.url });
+    const plain = await startRole('plain-proxy', { BENCH_UPSTREAM: upstream.url });
+    const plainFetch = await startRole('plain-proxy-fetch', { BENCH_UPSTREAM: upstream.url });
+    children.push(tokenHandler.proc, plain.proc, plainFetch.proc);
+
+    const cookie = await login(tokenHandler.url);
+    const headers = browserHeaders(cookie);
+    // The proxied request must really carry a bearer token upstream, and answer 200.
+    const probe = await fetch(tokenHandler.url + PATH, { headers });
+    if (probe.status !== 200) throw new Error(`the token handler answered ${probe.status} to the benchmark request`);
+    await probe.arrayBuffer();
+    if ((await upstream.stats())['withBearer']! < 1) throw new Error('the upstream never saw a bearer token');
+    const thBefore = await tokenHandler.stats();
+
+    const targets = {
+      a_direct: { url: upstream.url + PATH, watch: { upstream: upstream.proc } },
+      b_token_handler: { url: tokenHandler.url + PATH, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
+      c_plain_proxy: { url: plain.url + PATH, watch: { proxy: plain.proc, upstream: upstream.proc } },
+      c_plain_proxy_fetch: { url: plainFetch.url + PATH, watch: { proxy: plainFetch.proc, upstream: upstream.proc } },
+    };
+    // BENCH_ONLY=b_token_handler,c_plain_proxy measures a subset (for quick comparisons; results.json then lacks the rest).
+    const only = process.env['BENCH_ONLY']?.split(',');
+    if (only) for (const name of Object.keys(targets)) if (!only.includes(name)) delete (targets as Record<string, unknown>)[name];
+    const runs: Record<string, Run[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    console.log(`# ${rounds} rounds x ${Object.keys(targets).length} targets, ${seconds} s each after ${warmup} s warm-up, ${connections} connections; ${pin && cpus >= 2 ? 'autocannon on CPU 0, servers on CPU 1' : 'no CPU pinning'}`);
+    for (let round = 1; round <= rounds; round++) {
+      for (const [name, t] of Object.entries(targets)) {
+        if (warmup > 0) await load(t.url, headers, warmup, connections, {});
+        const run = await load(t.url, headers, seconds, connections, t.watch);
+        if (run.non2xx > 0 || run.errors > 0) throw new Error(`${name}: ${run.non2xx} non-2xx answers and ${run.errors} errors`);
+        runs[name]!.push(run);
+        console.log(`round ${round} ${name.padEnd(20)} ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  cpu/req ${JSON.stringify(run.cpuPerRequestUs)} µs  cpu share ${JSON.stringify(run.cpuShare)}`);
+      }
+    }
+    const thAfter = await tokenHandler.stats();
+
+    const summary = Object.fromEntries(
+      Object.entries(runs).map(([name, list]) => [
+        name,
+        {
+          rps: median(list.map((r) => r.rps)),
+          p50_ms: median(list.map((r) => r.p50)),
+          p99_ms: median(list.map((r) => r.p99)),
+          proxy_cpu_us_per_request: list[0]!.cpuPerRequestUs['proxy'] === undefined ? undefined : median(list.map((r) => r.cpuPerRequestUs['proxy']!)),
+          upstream_cpu_us_per_request: median(list.map((r) => r.cpuPerRequestUs['upstream'] ?? 0)),
+          autocannon_cpu_share: median(list.map((r) => r.cpuShare['autocannon'] ?? 0)),
+          rounds_rps: list.map((r) => r.rps),
+        },
+      ]),
+    ) as unknown as Record<keyof typeof targets, { rps: number; p50_ms: number; p99_ms: number; proxy_cpu_us_per_request?: number }>;
+
+    if (only) {
+      for (const [name, sm] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(sm.rps).padStart(6)} req/s  proxy CPU ${sm.proxy_cpu_us_per_request} µs/request`);
+      return;
+    }
+    const loop = await cpuLoop(env, cookie, loopIterations);
+    const ratios = {
+      b_over_a: round(summary.b_token_handler.rps / summary.a_direct.rps),
+      b_over_c: round(summary.b_token_handler.rps / summary.c_plain_proxy.rps),
+      b_over_c_fetch: round(summary.b_token_handler.rps / summary.c_plain_proxy_fetch.rps),
+    };
+    const results = {
+      command: 'npm run bench',
+      date: new Date().toISOString(),
+      machine: { cpus, model: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
+      settings: { seconds, warmup, rounds, connections, pinning: pin && cpus >= 2 ? 'autocannon CPU 0, servers CPU 1' : 'none', request: `GET ${PATH}`, log_level: 'info (one JSON line per request, to a discarded stdout)' },
+      results: summary,
+      ratios,
+      cookie_work_cpu: loop,
+      checks: {
+        // Nothing on the proxy path fetched discovery or keys, or derived cookie keys again.
+        other_fetches_while_proxying: thAfter['otherFetches']! - thBefore['otherFetches']!,
+        key_derivations_while_proxying: thAfter['derivations']! - thBefore['derivations']!,
+      },
+      targets: {
+        cookie_work_under_0_2_ms: loop.us_per_request.total < 200,
+        b_over_c_at_least_0_9: ratios.b_over_c >= 0.9,
+      },
+    };
+    writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
+    console.log('');
+    for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(s.rps).padStart(6)} req/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms${s.proxy_cpu_us_per_request !== undefined ? `  proxy CPU ${s.proxy_cpu_us_per_request} µs/request` : ''}`);
+    console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}`);
+    console.log(`cookie work, CPU per request (µs): ${JSON.stringify(loop.us_per_request)}`);
+    console.log(`checks: ${JSON.stringify(results.checks)}  targets: ${JSON.stringify(results.targets)}`);
+    console.log('wrote bench/results.json');
+  } finally {
+    for (const c of children) c.kill();
+    await provider.close();
+  }
+}
+
+const role = process.argv[2];
+if (role) await child(role);
+else await main();
