@@ -11,6 +11,9 @@ import {
   cookieSpec,
   cookiesToClear,
   cookiesToStore,
+  MAX_LOGIN_TRANSACTIONS,
+  loginCookieName,
+  presentLoginNames,
   presentNames,
   readCookieValue,
   type CookieKind,
@@ -92,7 +95,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
 
   async function readTransactions(cookies: Cookies) {
     return Promise.all(
-      names.login.map(async (name) => ({ name, tx: await sealer.unseal<LoginTransaction>('login', readCookieValue(cookies, name)) })),
+      presentLoginNames(cookies, names).map(async (name) => ({ name, tx: await sealer.unseal<LoginTransaction>('login', readCookieValue(cookies, name)) })),
     );
   }
 
@@ -170,15 +173,20 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
         }
       }
       const request = await oidc.buildAuthorizationRequest(params);
-      // One cookie per transaction so parallel logins (tabs) do not overwrite each other; reuse a free
-      // slot, else evict the oldest.
-      const slots = await readTransactions(cookies);
-      const free = slots.find((s) => !s.tx) ?? slots.reduce((a, b) => (a.tx!.issuedAt <= b.tx!.issuedAt ? a : b));
+      // One cookie per transaction, named after its state, so parallel logins (tabs, even at the same
+      // instant) never overwrite each other. Dead ones are cleared; beyond the limit the oldest go.
+      const existing = await readTransactions(cookies);
+      const live = existing.filter((t) => t.tx).sort((a, b) => b.tx!.issuedAt - a.tx!.issuedAt);
+      const evicted = [...existing.filter((t) => !t.tx), ...live.slice(MAX_LOGIN_TRANSACTIONS - 1)];
       const tx: LoginTransaction = { s: request.state, n: request.nonce, v: request.codeVerifier, i: config.issuer };
       const sealed = await sealer.seal('login', tx, nowSeconds() + LOGIN_TRANSACTION_LIFETIME);
+      const name = loginCookieName(names, request.state)!;
       return {
         body: { authorization_url: request.url },
-        cookies: cookiesToStore({ name: free.name, path: '/' }, sealed, LOGIN_TRANSACTION_LIFETIME, cookies),
+        cookies: [
+          ...evicted.flatMap((t) => cookiesToClear({ name: t.name, path: '/' }, cookies)),
+          ...cookiesToStore({ name, path: '/' }, sealed, LOGIN_TRANSACTION_LIFETIME, cookies),
+        ],
         event: { name: 'login_start', par: request.url.includes('request_uri=') },
       };
     },
@@ -190,9 +198,10 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
         const session = await readSession(cookies);
         return { body: sessionBody(session.id?.data, session.at?.data, !!session.id && !!(session.at || session.rt)), cookies: [] };
       }
-      const slots = await readTransactions(cookies);
-      const slot = slots.find((s) => s.tx && constantTimeEqual(s.tx.data.s, state));
-      if (!slot || !slot.tx) {
+      const name = loginCookieName(names, state);
+      const opened = name === undefined ? undefined : await sealer.unseal<LoginTransaction>('login', readCookieValue(cookies, name));
+      const slot = opened && constantTimeEqual(opened.data.s, state) ? { name: name!, tx: opened } : undefined;
+      if (!slot) {
         throw new TokenHandlerError('invalid_request', 'The login state is unknown or has expired', { reason: 'state_unknown' });
       }
       const tx = slot.tx.data;
@@ -286,7 +295,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
         // Local logout must not depend on the IdP being up; the SPA simply stays on its own page.
         logoutUrl = undefined;
       }
-      const cleared = [...clearTokenCookies(cookies), ...names.login.flatMap((name) => cookiesToClear({ name, path: '/' }, cookies))];
+      const cleared = [...clearTokenCookies(cookies), ...presentLoginNames(cookies, names).flatMap((name) => cookiesToClear({ name, path: '/' }, cookies))];
       return {
         body: logoutUrl ? { logout_url: logoutUrl } : {},
         cookies: cleared,

@@ -17,8 +17,12 @@ export interface CookieNames {
   readonly at: string;
   readonly rt: string;
   readonly id: string;
-  readonly login: readonly string[];
-  /** Every base name, used to strip our cookies before proxying. */
+  /**
+   * Login transactions are `<login><id>`, one cookie per login with an id taken from its `state`, so
+   * two tabs starting a login at the same moment never write the same cookie.
+   */
+  readonly login: string;
+  /** The fixed base names; together with every `login*` name, these are the token handler's cookies. */
   readonly all: readonly string[];
 }
 
@@ -39,8 +43,22 @@ export function cookieNames(prefix: string): CookieNames {
   const at = `__Host-${prefix}-at`;
   const rt = `__Secure-${prefix}-rt`;
   const id = `__Secure-${prefix}-id`;
-  const login = Array.from({ length: MAX_LOGIN_TRANSACTIONS }, (_, n) => `__Host-${prefix}-login-${n}`);
-  return Object.freeze({ at, rt, id, login: Object.freeze(login), all: Object.freeze([at, rt, id, ...login]) });
+  const login = `__Host-${prefix}-login-`;
+  return Object.freeze({ at, rt, id, login, all: Object.freeze([at, rt, id]) });
+}
+
+/** Characters of the (random, public) `state` that name its login cookie. */
+const LOGIN_ID_LENGTH = 12;
+
+/** The login-transaction cookie for `state`; undefined when the state cannot name one. */
+export function loginCookieName(names: CookieNames, state: string): string | undefined {
+  const id = state.slice(0, LOGIN_ID_LENGTH);
+  return /^[A-Za-z0-9_-]{12}$/.test(id) ? names.login + id : undefined;
+}
+
+/** Every login-transaction cookie name the request carries. */
+export function presentLoginNames(cookies: Map<string, string[]>, names: CookieNames): string[] {
+  return [...cookies.keys()].filter((n) => n.startsWith(names.login) && /^[A-Za-z0-9_-]{12}$/.test(n.slice(names.login.length)));
 }
 
 export function cookieSpec(names: CookieNames, agentPath: string, kind: CookieKind): CookieSpec {
@@ -164,7 +182,8 @@ export function isOwnCookieName(name: string, names: CookieNames): boolean {
   }
   const lower = name.trim().toLowerCase();
   const dot = lower.lastIndexOf('.');
-  return own.has(lower) || (dot > 0 && /^\d+$/.test(lower.slice(dot + 1)) && own.has(lower.slice(0, dot)));
+  const base = dot > 0 && /^\d+$/.test(lower.slice(dot + 1)) ? lower.slice(0, dot) : lower;
+  return own.has(base) || base.startsWith(names.login.toLowerCase());
 }
 
 function cookiePairName(pair: string): string {

@@ -94,7 +94,7 @@ describe('login/end checks the authorization response, in order', () => {
       const res = await spa.json('POST', '/oauth-agent/login/end', { body });
       expectError(res, 400, 'invalid_request');
       expect(tokenCalls()).toBe(0);
-      expect(res.response.headers.getSetCookie().some((c) => /^__Host-th-login-\d=;.*Max-Age=0/.test(c))).toBe(true);
+      expect(res.response.headers.getSetCookie().some((c) => /^__Host-th-login-[A-Za-z0-9_-]{12}=;.*Max-Age=0/.test(c))).toBe(true);
       // Our own RFC 9207 check caught it (oauth4webapi would too, later, as a second line).
       const reason = iss === undefined ? 'iss_missing' : 'iss_mismatch';
       expect(stack.logs.some((l) => l.includes(`"reason":"${reason}"`))).toBe(true);
@@ -170,12 +170,24 @@ describe('login/start', () => {
       states.push(new URL(String(res.body['authorization_url'])).searchParams.get('state')!);
       clock.now += 1000;
     }
-    expect([...spa.cookies.keys()].filter((n) => n.startsWith('__Host-th-login-')).sort()).toEqual(['__Host-th-login-0', '__Host-th-login-1', '__Host-th-login-2']);
+    // One cookie per login, named after its state; the fourth login evicted the first.
+    expect([...spa.cookies.keys()].filter((n) => n.startsWith('__Host-th-login-')).sort()).toEqual(
+      states.slice(1).map((s) => `__Host-th-login-${s.slice(0, 12)}`).sort(),
+    );
     // The first (oldest) was evicted: its state is unknown now; the last one is known.
     const first = await spa.json('POST', '/oauth-agent/login/end', { body: { state: states[0]!, code: 'x', iss: stack.provider.issuer } });
     expectError(first, 400, 'invalid_request');
     const last = await spa.json('POST', '/oauth-agent/login/end', { body: { state: states[3]!, code: 'x', iss: stack.provider.issuer } });
     expectError(last, 400, 'authorization_error');
+  });
+
+  it('gives two logins started at the same instant separate transactions (no shared slot)', async () => {
+    const spa = new SpaClient(stack.app);
+    // Both requests carry the same (empty) cookies, as two tabs' simultaneous requests would.
+    const [a, b] = await Promise.all([spa.request('POST', '/oauth-agent/login/start'), spa.request('POST', '/oauth-agent/login/start')]);
+    const nameOf = (r: Response) => r.headers.getSetCookie().map((c) => c.split('=')[0]).find((n) => n!.startsWith('__Host-th-login-'));
+    expect(nameOf(a)).toBeDefined();
+    expect(nameOf(a)).not.toBe(nameOf(b));
   });
 
   it('answers 502 when the provider cannot be reached', async () => {

@@ -9,6 +9,9 @@ import {
   readCookieValue,
   serializeSetCookie,
   stripOwnCookies,
+  isOwnCookieName,
+  loginCookieName,
+  presentLoginNames,
 } from '../../src/core/cookies.js';
 
 const names = cookieNames('th');
@@ -18,7 +21,18 @@ describe('cookie names', () => {
     expect(names.at).toBe('__Host-th-at');
     expect(names.rt).toBe('__Secure-th-rt');
     expect(names.id).toBe('__Secure-th-id');
-    expect(names.login).toEqual(['__Host-th-login-0', '__Host-th-login-1', '__Host-th-login-2']);
+    expect(names.login).toBe('__Host-th-login-');
+  });
+
+  it('name each login transaction after its state, and count every login cookie as ours', () => {
+    const state = 'AbCdEfGhIjKl_mnopqrstuvwxyz0123456789-ABCDE';
+    expect(loginCookieName(names, state)).toBe('__Host-th-login-AbCdEfGhIjKl');
+    expect(loginCookieName(names, 'short')).toBeUndefined();
+    expect(loginCookieName(names, 'AbCdEf;h=jKlmnop')).toBeUndefined();
+    expect(isOwnCookieName('__Host-th-login-AbCdEfGhIjKl', names)).toBe(true);
+    expect(isOwnCookieName('__HOST-TH-LOGIN-whatever.1', names)).toBe(true);
+    expect(isOwnCookieName('__Host-th-logins', names)).toBe(false);
+    expect(presentLoginNames(parseCookieHeader('__Host-th-login-AbCdEfGhIjKl=1; __Host-th-login-x=2; a=3'), names)).toEqual(['__Host-th-login-AbCdEfGhIjKl']);
   });
 });
 
