@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { DEMO_USER } from '../../examples/provider.js';
 import { parseConfig } from '../../src/config/parse-config.js';
 import { createSealer } from '../../src/core/cookie-seal.js';
-import { cookieNames } from '../../src/core/cookies.js';
+import { cookieNames, isOwnCookieName } from '../../src/core/cookies.js';
 import { AGENT_PATH, type E2eStack } from './stack.js';
 
 export const NAMES = cookieNames('th');
@@ -114,7 +114,7 @@ export async function callApi(page: Page): Promise<{ status: number; body: Recor
 /** The token handler's cookies in the browser's cookie store (name, value and every attribute). */
 export async function tokenHandlerCookies(context: BrowserContext, stack: E2eStack): Promise<Cookie[]> {
   const all = await originCookies(context, stack);
-  return all.filter((cookie) => NAMES.all.some((name) => cookie.name === name || cookie.name.startsWith(`${name}.`)));
+  return all.filter((cookie) => isOwnCookieName(cookie.name, NAMES));
 }
 
 /** Every cookie the browser holds for the SPA's host, whatever its path. */
