@@ -373,7 +373,7 @@ async function main(): Promise<void> {
           rounds_rps: list.map((r) => r.rps),
         },
       ]),
-    ) as unknown as Record<keyof typeof targets, { rps: number; p50_ms: number; p99_ms: number; proxy_cpu_us_per_request?: number }>;
+    ) as unknown as Record<keyof typeof targets, { rps: number; p50_ms: number; p99_ms: number; proxy_cpu_us_per_request?: number; upstream_cpu_us_per_request?: number }>;
 
     if (only) {
       for (const [name, sm] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(sm.rps).padStart(6)} req/s  proxy CPU ${sm.proxy_cpu_us_per_request} µs/request`);
@@ -385,6 +385,13 @@ async function main(): Promise<void> {
       b_over_c: round(summary.b_token_handler.rps / summary.c_plain_proxy.rps),
       b_over_c_fetch: round(summary.b_token_handler.rps / summary.c_plain_proxy_fetch.rps),
     };
+    // The same ratios from CPU time per request (proxy + upstream sharing one core): what throughput
+    // would be on a saturated core, less sensitive to other load on the machine than req/s.
+    const cpuOf = (t: { proxy_cpu_us_per_request?: number; upstream_cpu_us_per_request?: number }) => (t.proxy_cpu_us_per_request ?? 0) + (t.upstream_cpu_us_per_request ?? 0);
+    const cpuBoundRatios = {
+      b_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler)),
+      b_over_c_fetch: round(cpuOf(summary.c_plain_proxy_fetch) / cpuOf(summary.b_token_handler)),
+    };
     const results = {
       command: 'npm run bench',
       date: new Date().toISOString(),
@@ -392,6 +399,7 @@ async function main(): Promise<void> {
       settings: { seconds, warmup, rounds, connections, pinning: pin && cpus >= 2 ? 'autocannon CPU 0, servers CPU 1' : 'none', request: `GET ${PATH}`, log_level: 'info (one JSON line per request, to a discarded stdout)' },
       results: summary,
       ratios,
+      cpu_bound_ratios: cpuBoundRatios,
       cookie_work_cpu: loop,
       checks: {
         // Nothing on the proxy path fetched discovery or keys, or derived cookie keys again.
@@ -406,7 +414,7 @@ async function main(): Promise<void> {
     writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
     console.log('');
     for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(s.rps).padStart(6)} req/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms${s.proxy_cpu_us_per_request !== undefined ? `  proxy CPU ${s.proxy_cpu_us_per_request} µs/request` : ''}`);
-    console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}`);
+    console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}   from CPU per request: b/c ${cpuBoundRatios.b_over_c}  b/c' ${cpuBoundRatios.b_over_c_fetch}`);
     console.log(`cookie work, CPU per request (µs): ${JSON.stringify(loop.us_per_request)}`);
     console.log(`checks: ${JSON.stringify(results.checks)}  targets: ${JSON.stringify(results.targets)}`);
     console.log('wrote bench/results.json');

@@ -24,7 +24,7 @@ export function createNodeUpstreamFetch(): typeof fetch {
       if (signal?.aborted) return reject(signal.reason);
       const method = init.method ?? 'GET';
       const headers: Record<string, string> = {};
-      new Headers(init.headers).forEach((value, name) => (headers[name] = value));
+      (init.headers instanceof Headers ? init.headers : new Headers(init.headers)).forEach((value, name) => (headers[name] = value));
       const req = (url.protocol === 'https:' ? https : http).request(
         { protocol: url.protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: url.pathname + url.search, method, headers, agent: agents[url.protocol] },
         (res) => {

@@ -81,7 +81,8 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
   if (deps.upstreamBodyDecoded) narrowAcceptEncoding(upstream.headers);
   // The timeout covers the wait for the upstream's answer once the request has gone out: not a
   // long upload (the upstream cannot answer before it has the body), nor the streaming of a long
-  // response. A client that goes away cancels the upstream call at any point.
+  // response. A client that goes away is the platform's to handle: its request body errors, and
+  // the response stream it no longer reads is cancelled, which closes the upstream call.
   const timeout = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const startTimer = () => {
@@ -90,7 +91,6 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
   let body: ReadableStream<Uint8Array> | null = method === 'GET' || method === 'HEAD' ? null : c.req.raw.body;
   if (body) body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: startTimer }));
   else startTimer();
-  const client = c.req.raw.signal;
   let response: Response;
   try {
     response = await (deps.upstreamFetch ?? deps.fetch)(upstream.url, {
@@ -98,13 +98,13 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
       headers: upstream.headers,
       body,
       redirect: 'manual',
-      signal: AbortSignal.any([timeout.signal, client]),
+      signal: timeout.signal,
       ...(body ? { duplex: 'half' } : {}),
     } as RequestInit);
   } catch (cause) {
     throw new TokenHandlerError('upstream_unavailable', 'The API could not be reached', {
       cause,
-      reason: timeout.signal.aborted ? 'upstream_timeout' : client.aborted ? 'client_gone' : 'upstream_unreachable',
+      reason: timeout.signal.aborted ? 'upstream_timeout' : 'upstream_unreachable',
     });
   } finally {
     clearTimeout(timer);

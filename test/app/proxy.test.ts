@@ -88,6 +88,7 @@ async function startOddUpstream(evilUrl: string) {
     uploadReceived: 0,
     downloadClientGotFirst: signal(),
     downloadSent: 0,
+    downloadClosed: signal(),
   };
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
     requests.push({ method: req.method!, url: req.url!, headers: req.headers });
@@ -164,6 +165,8 @@ async function startOddUpstream(evilUrl: string) {
         return;
       }
       case '/odd/download': {
+        const closed = state.downloadClosed;
+        res.on('close', () => closed.resolve());
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         // The rest is sent only once the client holds the first block: a proxy that waited for the
         // whole body before answering would never deliver it, and the test times out.
@@ -184,7 +187,7 @@ async function startOddUpstream(evilUrl: string) {
     requests,
     state,
     reset() {
-      Object.assign(state, { uploadFirstBytes: signal(), uploadResume: signal(), uploadReceived: 0, downloadClientGotFirst: signal(), downloadSent: 0 });
+      Object.assign(state, { uploadFirstBytes: signal(), uploadResume: signal(), uploadReceived: 0, downloadClientGotFirst: signal(), downloadSent: 0, downloadClosed: signal() });
     },
     async close() {
       for (const res of hanging) res.destroy();
@@ -737,6 +740,20 @@ describe('streaming through the Node adapter', () => {
     const expected = createHash('sha256');
     for (let n = 0; n * CHUNK < BIG; n++) expected.update(block(n));
     expect({ status: res.statusCode, size, sha256: hash.digest('hex') }).toEqual({ status: 200, size: BIG, sha256: expected.digest('hex') });
+  });
+});
+
+describe('a client that goes away', () => {
+  it('mid-download: the upstream call is closed, not left streaming into nowhere', async () => {
+    odd.reset();
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port: node.port, path: '/odd/download', headers: { cookie: session }, agent: false }, resolve).on('error', reject),
+    );
+    await once(res, 'data');
+    odd.state.downloadClientGotFirst.resolve();
+    res.destroy();
+    await withTimeout(odd.state.downloadClosed.promise, 5000, 'the upstream response is still open after the client left');
+    expect(odd.state.downloadSent).toBeLessThan(BIG);
   });
 });
 
