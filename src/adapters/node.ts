@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
+import { nodeUnsealCrypto } from './node-unseal-crypto.js';
 import { createNodeUpstreamFetch } from './node-upstream.js';
 import { errorResponse } from '../app/responses.js';
 import { ConfigError, parseConfig, type Config } from '../config/parse-config.js';
@@ -19,6 +20,8 @@ export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): Toke
     // API calls go through node:http: several times cheaper than fetch, and bodies pass undecoded.
     upstreamFetch: createNodeUpstreamFetch(),
     upstreamBodyDecoded: false,
+    // Synchronous node:crypto for unsealing: Web Crypto's thread-pool round trips cost more than the work.
+    unsealCrypto: nodeUnsealCrypto,
     clientIp: (c) => ((c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? undefined),
     // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
     requestTarget: (c) => (c.env as HttpBindings | undefined)?.incoming?.url,

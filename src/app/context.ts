@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { LogSink } from './log.js';
+import type { UnsealCrypto } from '../core/cookie-seal.js';
 import type { UpstreamRequest } from '../core/proxy.js';
 
 /** What a platform adapter hands the app. Everything has a default except what only it knows. */
@@ -23,6 +24,8 @@ export interface AppDeps {
    * node:http, see adapters/node-upstream.ts). It must not follow redirects. Default: `fetch`.
    */
   readonly upstreamFetch?: typeof fetch;
+  /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
+  readonly unsealCrypto?: UnsealCrypto;
   /** True where the fetch used for API calls hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
   readonly upstreamBodyDecoded: boolean;
   /**

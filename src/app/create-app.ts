@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import type { Config } from '../config/parse-config.js';
 import { createAgent } from '../core/agent.js';
+import { createSealer } from '../core/cookie-seal.js';
 import { TokenHandlerError, isTokenHandlerError } from '../core/errors.js';
 import { mountAgentRoutes } from './agent-routes.js';
 import type { AppDeps, AppEnv } from './context.js';
@@ -30,9 +31,10 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
     ...(partialDeps.requestTarget ? { requestTarget: partialDeps.requestTarget } : {}),
     ...(partialDeps.forward ? { forward: partialDeps.forward } : {}),
     ...(partialDeps.upstreamFetch ? { upstreamFetch: partialDeps.upstreamFetch } : {}),
+    ...(partialDeps.unsealCrypto ? { unsealCrypto: partialDeps.unsealCrypto } : {}),
   };
   const logger = createLogger(config.logLevel, deps.logSink, deps.now);
-  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now });
+  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {

@@ -48,7 +48,32 @@ const MAX_SEALED_LENGTH = 64 * 1024;
  */
 const SEALED_FORMAT = /^Fe26\.2\*\w{1,32}\*\*[A-Za-z0-9_-]{21}[AQgw]\*[A-Za-z0-9_-]+\*\*\*[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
-export function createSealer(keys: readonly CookieKey[], now: () => number): Sealer {
+/**
+ * The two primitives unsealing needs, for a platform with cheaper ones than Web Crypto (Node:
+ * node:crypto, synchronous; there every Web Crypto call is a round trip through the thread pool,
+ * which in a busy server costs several times the work itself). Keys are the raw 32-byte keys.
+ */
+export interface UnsealCrypto {
+  /** Whether `mac` is the HMAC-SHA256 of `data` under `key`, compared in constant time. */
+  verifyHmacSha256(key: Uint8Array, mac: Uint8Array, data: Uint8Array): boolean | Promise<boolean>;
+  /** AES-256-CBC decryption with PKCS#7 padding; throws on a bad key, IV or padding. */
+  decryptAes256Cbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/** The default: Web Crypto, with the keys imported once. */
+const webUnseal = {
+  verify: (keys: DerivedKey, mac: Uint8Array, data: Uint8Array) => crypto.subtle.verify('HMAC', keys.verify, mac as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>),
+  decrypt: async (keys: DerivedKey, iv: Uint8Array, data: Uint8Array) =>
+    new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv: iv as Uint8Array<ArrayBuffer> }, keys.decrypt, data as Uint8Array<ArrayBuffer>)),
+};
+
+export function createSealer(keys: readonly CookieKey[], now: () => number, unsealCrypto?: UnsealCrypto): Sealer {
+  const primitives = unsealCrypto
+    ? {
+        verify: (k: DerivedKey, mac: Uint8Array, data: Uint8Array) => unsealCrypto.verifyHmacSha256(k.integrity, mac, data),
+        decrypt: (k: DerivedKey, iv: Uint8Array, data: Uint8Array) => unsealCrypto.decryptAes256Cbc(k.encryption, iv, data),
+      }
+    : webUnseal;
   if (keys.length === 0) throw new Error('createSealer needs at least one key');
   const byId = new Map(keys.map((k) => [k.id, k]));
   const cache = new Map<string, Promise<DerivedKey>>();
@@ -100,7 +125,7 @@ export function createSealer(keys: readonly CookieKey[], now: () => number): Sea
       if (!key) return undefined;
       try {
         const derived = await derive(key, purpose);
-        const envelope = (await openSealed(value, derived)) as Partial<SealedEnvelope<unknown>>;
+        const envelope = (await openSealed(value, derived, primitives)) as Partial<SealedEnvelope<unknown>>;
         if (!envelope || typeof envelope !== 'object' || envelope.p !== purpose) return undefined;
         if (typeof envelope.exp !== 'number' || typeof envelope.iat !== 'number') return undefined;
         if (envelope.exp * 1000 <= now()) return undefined;
@@ -118,16 +143,20 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /**
  * iron's unseal for the one shape `seal` produces (checked by SEALED_FORMAT before this runs), with
  * keys imported once: the MAC (HMAC-SHA256 over everything before `**<mac>`, compared in constant
- * time by Web Crypto) is verified before anything is decrypted; then AES-256-CBC and JSON.
- * Same primitives and order as iron-webcrypto 2.0's unseal (tested against it), at a fraction of
- * the cost per request: iron imports both keys and decodes base64 in slow JavaScript every time.
+ * time) is verified before anything is decrypted; then AES-256-CBC and JSON. Same primitives and
+ * order as iron-webcrypto 2.0's unseal (tested against it), at a fraction of the cost per request:
+ * iron imports both keys and decodes base64 in slow JavaScript every time.
  */
-async function openSealed(value: string, keys: DerivedKey): Promise<unknown> {
+async function openSealed(
+  value: string,
+  keys: DerivedKey,
+  primitives: { verify(k: DerivedKey, mac: Uint8Array, data: Uint8Array): boolean | Promise<boolean>; decrypt(k: DerivedKey, iv: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array> },
+): Promise<unknown> {
   const parts = value.split('*');
   const mac = parts[7]!;
   const macBase = value.slice(0, value.length - mac.length - 2);
-  if (!(await crypto.subtle.verify('HMAC', keys.verify, base64UrlDecode(mac), encoder.encode(macBase)))) throw new Error('bad mac');
-  const plain = await crypto.subtle.decrypt({ name: 'AES-CBC', iv: base64UrlDecode(parts[3]!) }, keys.decrypt, base64UrlDecode(parts[4]!));
+  if (!(await primitives.verify(keys, base64UrlDecode(mac), encoder.encode(macBase)))) throw new Error('bad mac');
+  const plain = await primitives.decrypt(keys, base64UrlDecode(parts[3]!), base64UrlDecode(parts[4]!));
   return JSON.parse(decoder.decode(plain));
 }
 

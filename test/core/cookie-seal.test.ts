@@ -1,15 +1,20 @@
 import { defaults as ironDefaults, seal as ironSeal, unseal as ironUnseal } from 'iron-webcrypto';
 import { describe, expect, it } from 'vitest';
-import { createSealer } from '../../src/core/cookie-seal.js';
+import { nodeUnsealCrypto } from '../../src/adapters/node-unseal-crypto.js';
+import { createSealer, type UnsealCrypto } from '../../src/core/cookie-seal.js';
 import { randomSecret } from '../helpers/config.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const k1 = { id: 'k1', secret: randomSecret() };
 const k2 = { id: 'k2', secret: randomSecret() };
 
-describe('createSealer', () => {
+// Every case runs with the default Web Crypto primitives and with the Node adapter's node:crypto ones.
+describe.each<[string, UnsealCrypto | undefined]>([
+  ['Web Crypto', undefined],
+  ['node:crypto', nodeUnsealCrypto],
+])('createSealer (unsealing with %s)', (_name, unsealCrypto) => {
   it('round-trips a value with its purpose, issue and expiry times', async () => {
-    const sealer = createSealer([k1], () => T0);
+    const sealer = createSealer([k1], () => T0, unsealCrypto);
     const sealed = await sealer.seal('at', { t: 'token' }, T0 / 1000 + 60);
     expect(sealed.startsWith('Fe26.2*k1*')).toBe(true);
     expect(sealed).not.toContain('token');
@@ -17,7 +22,7 @@ describe('createSealer', () => {
   });
 
   it('never accepts a value sealed for another purpose', async () => {
-    const sealer = createSealer([k1], () => T0);
+    const sealer = createSealer([k1], () => T0, unsealCrypto);
     const sealed = await sealer.seal('login', { s: 'state' }, T0 / 1000 + 60);
     expect(await sealer.unseal('at', sealed)).toBeUndefined();
     expect(await sealer.unseal('rt', sealed)).toBeUndefined();
@@ -26,7 +31,7 @@ describe('createSealer', () => {
 
   it('treats an expired value as absent, using the injected clock', async () => {
     let now = T0;
-    const sealer = createSealer([k1], () => now);
+    const sealer = createSealer([k1], () => now, unsealCrypto);
     const sealed = await sealer.seal('rt', { t: 'x' }, T0 / 1000 + 60);
     now = T0 + 59_000;
     expect(await sealer.unseal('rt', sealed)).toBeDefined();
@@ -35,24 +40,24 @@ describe('createSealer', () => {
   });
 
   it('rotates keys: the first seals, every key unseals, a retired key no longer does', async () => {
-    const old = createSealer([k1], () => T0);
+    const old = createSealer([k1], () => T0, unsealCrypto);
     const sealedWithK1 = await old.seal('at', { t: 'a' }, T0 / 1000 + 60);
-    const rotated = createSealer([k2, k1], () => T0);
+    const rotated = createSealer([k2, k1], () => T0, unsealCrypto);
     expect(await rotated.unseal('at', sealedWithK1)).toBeDefined();
     expect((await rotated.seal('at', { t: 'a' }, T0 / 1000 + 60)).startsWith('Fe26.2*k2*')).toBe(true);
-    const retired = createSealer([k2], () => T0);
+    const retired = createSealer([k2], () => T0, unsealCrypto);
     expect(await retired.unseal('at', sealedWithK1)).toBeUndefined();
   });
 
   it('refuses a value whose key id is unknown even if the secret matches', async () => {
-    const sealer = createSealer([k1], () => T0);
+    const sealer = createSealer([k1], () => T0, unsealCrypto);
     const sealed = await sealer.seal('at', { t: 'a' }, T0 / 1000 + 60);
-    const renamed = createSealer([{ id: 'other', secret: k1.secret }], () => T0);
+    const renamed = createSealer([{ id: 'other', secret: k1.secret }], () => T0, unsealCrypto);
     expect(await renamed.unseal('at', sealed)).toBeUndefined();
   });
 
   it('treats tampered, truncated and garbage values as absent, never throwing', async () => {
-    const sealer = createSealer([k1], () => T0);
+    const sealer = createSealer([k1], () => T0, unsealCrypto);
     const sealed = await sealer.seal('at', { t: 'a' }, T0 / 1000 + 60);
     const flipped = sealed.slice(0, 40) + (sealed[40] === 'A' ? 'B' : 'A') + sealed.slice(41);
     for (const bad of [flipped, sealed.slice(0, -5), sealed + 'x', '', 'Fe26.2*k1*****', 'garbage', '*'.repeat(10), 'x'.repeat(100_000)]) {
@@ -62,7 +67,7 @@ describe('createSealer', () => {
   });
 
   it('derives keys once per key and purpose, however many values it handles', async () => {
-    const sealer = createSealer([k1, k2], () => T0);
+    const sealer = createSealer([k1, k2], () => T0, unsealCrypto);
     for (let i = 0; i < 20; i++) {
       await sealer.unseal('at', await sealer.seal('at', { i }, T0 / 1000 + 60));
     }
@@ -77,7 +82,7 @@ describe('createSealer', () => {
     const bits = async (info: string) =>
       new Uint8Array(await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new TextEncoder().encode('edge-token-handler cookie v1'), info: new TextEncoder().encode(info) }, ikm, 256));
     const password = { id: 'k1', encryption: await bits('at/enc'), integrity: await bits('at/mac') };
-    const sealer = createSealer([k1], () => T0);
+    const sealer = createSealer([k1], () => T0, unsealCrypto);
     const envelope = { p: 'at', iat: T0 / 1000, exp: T0 / 1000 + 60, d: { t: 'tok\u00e9n \u2603 '.repeat(50) } };
     const byIron = await ironSeal(envelope, password, ironDefaults);
     expect(await sealer.unseal('at', byIron)).toEqual({ data: envelope.d, issuedAt: envelope.iat, expiresAt: envelope.exp });
