@@ -31,7 +31,8 @@ export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
     if (!match) {
       // A target that reaches a route only once its dot segments are resolved (`/x/../api/…`) is
       // a traversal, not an unknown path: refuse it as one.
-      if (path !== new URL(c.req.url).pathname && matchRoute(config.apiRoutes, new URL(c.req.url).pathname)) {
+      const parsed = new URL(c.req.url).pathname;
+      if (path !== parsed && matchRoute(config.apiRoutes, parsed)) {
         assertSafePath(path);
         throw new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason: 'path_normalises_into_route' });
       }
@@ -85,8 +86,10 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
   // the response stream it no longer reads is cancelled, which closes the upstream call.
   const timeout = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let answered = false;
   const startTimer = () => {
-    timer = setTimeout(() => timeout.abort(new Error('upstream timeout')), config.upstreamTimeout);
+    // An upstream may answer before the body has all arrived (a 413, a streaming echo): no timer then.
+    if (!answered) timer = setTimeout(() => timeout.abort(new Error('upstream timeout')), config.upstreamTimeout);
   };
   let body: ReadableStream<Uint8Array> | null = method === 'GET' || method === 'HEAD' ? null : c.req.raw.body;
   if (body) body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: startTimer }));
@@ -107,6 +110,7 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
       reason: timeout.signal.aborted ? 'upstream_timeout' : 'upstream_unreachable',
     });
   } finally {
+    answered = true;
     clearTimeout(timer);
   }
   if (response.status < 200 || response.status > 599) {

@@ -136,6 +136,15 @@ async function startOddUpstream(evilUrl: string) {
         res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' });
         res.end(gzipSync('hello, compressed world'));
         return;
+      case '/odd/early': {
+        // Answers at once, reads the whole body, then keeps the response open past TH_UPSTREAM_TIMEOUT.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('started;');
+        let size = 0;
+        req.on('data', (c: Buffer) => (size += c.length));
+        req.on('end', () => setTimeout(() => res.end(`received ${size};done`), 1200));
+        return;
+      }
       case '/odd/status-600':
         res.writeHead(600, { 'content-type': 'text/plain' });
         res.end('not http');
@@ -740,6 +749,26 @@ describe('streaming through the Node adapter', () => {
     const expected = createHash('sha256');
     for (let n = 0; n * CHUNK < BIG; n++) expected.update(block(n));
     expect({ status: res.statusCode, size, sha256: hash.digest('hex') }).toEqual({ status: 200, size: BIG, sha256: expected.digest('hex') });
+  });
+});
+
+describe('an upstream that answers before the upload ends', () => {
+  it('keeps streaming its answer past the timeout: the timeout is for an upstream that never answers', async () => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port: node.port,
+      method: 'POST',
+      path: '/odd/early',
+      headers: { cookie: session, 'token-handler-version': '1', origin: PUBLIC_ORIGIN, 'content-type': 'text/plain' },
+      agent: false,
+    });
+    req.write('first part, ');
+    const [res] = (await once(req, 'response')) as [IncomingMessage];
+    req.end('second part');
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    expect(res.statusCode).toBe(200);
+    expect(Buffer.concat(chunks).toString()).toBe('started;received 23;done');
   });
 });
 
