@@ -210,3 +210,9 @@ ui.logout.addEventListener('click', () =>
 );
 
 void run(onPageLoad);
+
+// A page restored from the back/forward cache shows what it showed when left; ask again, since the
+// session may have ended (logout in another tab) in the meantime.
+addEventListener('pageshow', (event) => {
+  if (event.persisted) void run(async () => showSession(await client.session()));
+});

@@ -58,7 +58,9 @@ export function startNodeServer(
         ? errorResponse(new TokenHandlerError('invalid_request', 'The request target is not valid', { reason: 'bad_request_target' }))
         : errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly')),
   });
-  const server = createServer(listener);
+  // Node's default 16 KB header limit would answer a large (chunked) session with a bare 431 before
+  // the app sees it; the app enforces its own limits (48 KB of headers, 32 KB of Cookie) with JSON errors.
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, listener);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.hostname, () => {

@@ -31,7 +31,7 @@ export const LOGIN_TRANSACTION_LIFETIME = 600;
  * whose request line and headers pass 20,480 bytes; this leaves about 4 KB for everything else
  * (pending login transactions take about 1.4 KB at most, plus the browser's own headers). A session
  * over it is refused at login, with a clear error, instead of breaking every request afterwards.
- * Node's own limit is 16 KB by default, so a Node deployment needs `--max-http-header-size` raised.
+ * Node's own limit is 16 KB by default; the Node adapter raises it to 64 KB for that reason.
  */
 export const MAX_SESSION_COOKIE_BYTES = 16 * 1024;
 

@@ -171,7 +171,8 @@ export function rewriteUpstreamRequest(
     if (bodyless && name === 'content-length') return;
     headers.append(name, value);
   });
-  if (cookie) headers.set('cookie', cookie);
+  // `Connection: cookie` makes even the other cookies hop-by-hop (RFC 9110 §7.6.1).
+  if (cookie && !named?.has('cookie')) headers.set('cookie', cookie);
   if (accessToken !== undefined) headers.set('authorization', `Bearer ${accessToken}`);
   const origin = publicOriginParts(config);
   if (input.clientIp) headers.set('x-forwarded-for', input.clientIp);

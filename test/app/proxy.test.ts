@@ -801,3 +801,16 @@ describe('what the browser and the log see', () => {
     for (const token of tokens) expect(answers.includes(token)).toBe(false);
   });
 });
+
+describe('the Node server and large sessions', () => {
+  it('lets a 20 KB Cookie header reach the app (no bare 431 from Node) and past 32 KB answers JSON 431', async () => {
+    const big = `${session}; other=${'b'.repeat(20_000)}`;
+    // The agent answers itself (an API upstream would apply its own header limit).
+    const ok = await fetch(`${node.url}/oauth-agent/session`, { headers: { cookie: big } });
+    expect(ok.status).toBe(200);
+    const tooBig = await fetch(`${node.url}/oauth-agent/session`, { headers: { cookie: `${session}; other=${'b'.repeat(40_000)}` } });
+    expect(tooBig.status).toBe(431);
+    expect(tooBig.headers.get('content-type')).toBe('application/json');
+    expect(((await tooBig.json()) as Record<string, unknown>)['error_code']).toBe('request_header_too_large');
+  });
+});

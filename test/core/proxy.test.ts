@@ -105,6 +105,13 @@ describe('assertSafePath', () => {
 describe('rewriteUpstreamRequest', () => {
   const match = matchRoute(config.apiRoutes, '/api/orders/7')!;
 
+  it('drops every cookie when the client names Cookie in Connection', () => {
+    const headers = new Headers({ connection: 'cookie, x-a', cookie: 'foreign=1; __Host-th-at=zzz', 'x-a': '1' });
+    const up = rewriteUpstreamRequest({ method: 'GET', search: '', headers }, match, 'AT', config, names);
+    expect(up.headers.get('cookie')).toBeNull();
+    expect(up.headers.get('x-a')).toBeNull();
+  });
+
   it('builds the upstream URL from the route, never from the request', () => {
     const up = rewriteUpstreamRequest({ method: 'GET', search: '?a=1&b=2', headers: new Headers({ host: 'evil.test' }) }, match, 'AT', config, names);
     expect(up.url).toBe('https://orders.example.test/v2/7?a=1&b=2');
