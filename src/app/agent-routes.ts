@@ -6,6 +6,7 @@ import type { Config } from '../config/parse-config.js';
 import type { Agent, AgentResult, Params } from '../core/agent.js';
 import { parseCookieHeader } from '../core/cookies.js';
 import { TokenHandlerError } from '../core/errors.js';
+import { readLimited } from '../core/read-limited.js';
 import { assertCsrfSafe, preflightHeaders } from './guards.js';
 import { jsonResponse } from './responses.js';
 import type { AppEnv } from './context.js';
@@ -65,7 +66,7 @@ export function mountAgentRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
 async function readParams(request: Request): Promise<Params> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) throw new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_too_large' });
-  const text = await readLimited(request, MAX_BODY_BYTES);
+  const text = await readText(request, MAX_BODY_BYTES);
   if (text.trim() === '') return {};
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   const bad = (reason: string) => new TokenHandlerError('invalid_request', 'The request body is malformed', { reason });
@@ -94,27 +95,8 @@ async function readParams(request: Request): Promise<Params> {
   throw new TokenHandlerError('invalid_request', 'The request body must be form-encoded or JSON', { reason: 'content_type_unsupported' });
 }
 
-async function readLimited(request: Request, limit: number): Promise<string> {
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_too_large' });
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+async function readText(request: Request, limit: number): Promise<string> {
+  const all = await readLimited(request.body, limit, () => new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_too_large' }));
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(all);
   } catch {

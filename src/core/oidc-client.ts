@@ -13,6 +13,7 @@ import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeProtectedHead
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { isLoopbackHost, type Config } from '../config/parse-config.js';
 import { TokenHandlerError } from './errors.js';
+import { readLimited } from './read-limited.js';
 
 export interface CoreDeps {
   /** Used for every call to the IdP; injected so tests and platforms choose. */
@@ -421,25 +422,7 @@ function limitedFetch(inner: typeof fetch, limit: number): typeof fetch {
       throw tooLarge();
     }
     if (!response.body) return response;
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
-    const body = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
+    const body = await readLimited(response.body, limit, tooLarge);
     // 1xx/204/304 cannot carry a body in a Response; they never do from an IdP, but keep them faithful.
     const bodyless = response.status === 204 || response.status === 304;
     return new Response(bodyless ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });

@@ -511,6 +511,8 @@ function openPage(script: string, html: string, url: string, pageFetch: typeof f
       page.location.href = new URL(target, page.location.href).href;
     },
   };
-  runInNewContext(script, { document, location: page.location, history, fetch: pageFetch, URL, URLSearchParams, console });
+  // Window-level listeners (pageshow) never fire: this fake page is never restored from a cache.
+  const addEventListener = () => {};
+  runInNewContext(script, { document, location: page.location, history, fetch: pageFetch, URL, URLSearchParams, console, addEventListener });
   return page;
 }
