@@ -115,13 +115,22 @@ export class TokenHandlerClient {
     }
   }
 
-  /** POST /refresh. A 401 means the session is over: {@link SessionEndedError}. */
-  async refresh(): Promise<{ access_token_expires_in?: number }> {
-    try {
-      return await this.agent<{ access_token_expires_in?: number }>('POST', '/refresh');
-    } catch (error) {
-      throw asSessionEnded(error);
-    }
+  private refreshing: Promise<{ access_token_expires_in?: number }> | undefined;
+
+  /**
+   * POST /refresh. A 401 means the session is over: {@link SessionEndedError}. Calls made while one
+   * is in flight share it: with rotating refresh tokens a second, parallel refresh would present a
+   * token the provider has just replaced, and providers treat that as theft and end the session.
+   */
+  refresh(): Promise<{ access_token_expires_in?: number }> {
+    this.refreshing ??= this.agent<{ access_token_expires_in?: number }>('POST', '/refresh')
+      .catch((error: unknown) => {
+        throw asSessionEnded(error);
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    return this.refreshing;
   }
 
   /** POST /logout: the IdP's end-session URL, when it has one. */

@@ -309,6 +309,20 @@ describe('an expired access token, with the SPA client', () => {
     ]);
     expect(calls[0]?.body).toMatchObject({ error_code: 'token_expired' });
   });
+
+  it('shares one refresh between API calls that find the token expired at the same time', async () => {
+    const browser = new TestBrowser();
+    const calls: CallRecord[] = [];
+    const client = new TokenHandlerClient({ baseUrl: stack.urls.origin, fetch: browserFetch(browser, stack), onCall: (c) => calls.push(c) });
+    expect((await logIn(browser, stack)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 3100));
+
+    calls.length = 0;
+    const results = await Promise.all([client.callApi('/api/whoami'), client.callApi('/api/whoami'), client.callApi('/api/whoami')]);
+    for (const result of results) expect(result).toMatchObject({ status: 200, body: { sub: 'demo' } });
+    // One refresh for all three: a second one would present a rotated-away refresh token.
+    expect(calls.filter((c) => c.path === '/oauth-agent/refresh').map((c) => c.status)).toEqual([200]);
+  });
 });
 
 describe('startStack configuration', () => {
