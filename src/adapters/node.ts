@@ -3,11 +3,12 @@
  * `TH_*` environment variables; the port from `PORT` (default 8080), the bind address from `HOST`
  * (default 0.0.0.0, as a container needs).
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
+import { createNodeProxy } from './node-proxy.js';
 import { nodeUnsealCrypto } from './node-unseal-crypto.js';
 import { createNodeUpstreamFetch } from './node-upstream.js';
 import { errorResponse } from '../app/responses.js';
@@ -29,15 +30,22 @@ export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): Toke
   });
 }
 
+/** The Hono app's fetch handler, and where the app is the token handler, its fast path for API routes. */
+export type NodeHandler = ((request: Request, env: HttpBindings) => Response | Promise<Response>) & {
+  readonly nodeProxy?: (req: IncomingMessage, res: ServerResponse) => boolean;
+};
+
 /** A fetch handler that refuses absolute-form request targets (`GET http://other/ HTTP/1.1`) before routing. */
-export function nodeFetchHandler(app: { fetch: (request: Request, env: HttpBindings) => Response | Promise<Response> }) {
-  return (request: Request, env: HttpBindings): Response | Promise<Response> => {
+export function nodeFetchHandler(app: { fetch: (request: Request, env: HttpBindings) => Response | Promise<Response> }): NodeHandler {
+  const handler = (request: Request, env: HttpBindings): Response | Promise<Response> => {
     const target = (env.incoming as IncomingMessage).url ?? '/';
     if (!target.startsWith('/')) {
       return errorResponse(new TokenHandlerError('invalid_request', 'The request target must be a path', { reason: 'absolute_form_target' }));
     }
     return app.fetch(request, env);
   };
+  // API routes skip the Web Request/Response round trip (adapters/node-proxy.ts), with the same rules.
+  return 'decideProxy' in app ? Object.assign(handler, { nodeProxy: createNodeProxy(app as TokenHandlerApp) }) : handler;
 }
 
 export interface RunningServer {
@@ -47,7 +55,7 @@ export interface RunningServer {
 }
 
 export function startNodeServer(
-  handler: (request: Request, env: HttpBindings) => Response | Promise<Response>,
+  handler: NodeHandler,
   options: { port: number; hostname: string },
 ): Promise<RunningServer> {
   const listener = getRequestListener(handler as never, {
@@ -60,7 +68,8 @@ export function startNodeServer(
   });
   // Node's default 16 KB header limit would answer a large (chunked) session with a bare 431 before
   // the app sees it; the app enforces its own limits (48 KB of headers, 32 KB of Cookie) with JSON errors.
-  const server = createServer({ maxHeaderSize: 64 * 1024 }, listener);
+  const fast = handler.nodeProxy;
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, fast ? (req, res) => fast(req, res) || void listener(req, res) : listener);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.hostname, () => {

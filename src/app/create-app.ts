@@ -10,16 +10,14 @@ import { createSealer } from '../core/cookie-seal.js';
 import { TokenHandlerError, isTokenHandlerError } from '../core/errors.js';
 import { mountAgentRoutes } from './agent-routes.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { corsHeaders } from './guards.js';
+import { assertHeaderSize, corsHeaders } from './guards.js';
 import { createLogger, describeCause } from './log.js';
+import { createProxyDecider } from './proxy-decision.js';
 import { mountProxyRoutes } from './proxy-routes.js';
 import { errorResponse } from './responses.js';
 
 export type { AppDeps, AppEnv } from './context.js';
-
-/** Twice the session's cookie budget (MAX_SESSION_COOKIE_BYTES), and the older Cloudflare total of 32 KB for every header. */
-export const MAX_COOKIE_HEADER_BYTES = 32 * 1024;
-export const MAX_HEADER_BYTES = 48 * 1024;
+export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
 
 export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
   const deps: AppDeps = {
@@ -37,6 +35,30 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
   const app = new Hono<AppEnv>();
 
+  /** What every answer shares, with or without Hono: the request log line and the error answer. */
+  const requests = {
+    /** The per-request line; the path only, as query strings can hold codes and states (OP-01). */
+    logged(requestId: string, method: string, path: string, status: number, started: number): void {
+      logger.log('info', 'request', { request_id: requestId, method, path, status, duration_ms: deps.now() - started });
+    },
+    rejected(error: unknown, requestId: string, cors: Headers | undefined): Response {
+      if (isTokenHandlerError(error)) {
+        const level = error.status >= 500 ? 'warn' : 'info';
+        logger.log(level, 'request_rejected', {
+          request_id: requestId,
+          code: error.wireCode,
+          reason: error.reason,
+          status: error.status,
+          cause: describeCause(error.cause),
+        });
+        return errorResponse(error, cors);
+      }
+      // Anything else is a bug: log what it was, answer without a stack trace.
+      logger.log('error', 'unexpected_error', { request_id: requestId, cause: describeCause(error) });
+      return errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly'), cors);
+    },
+  };
+
   app.use('*', async (c, next) => {
     const started = deps.now();
     const requestId = crypto.randomUUID();
@@ -45,58 +67,28 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
     c.set('logEvent', (name, fields = {}) => logger.log('info', 'security_event', { ...fields, event: name, request_id: requestId }));
     await next();
     c.res.headers.set('x-request-id', requestId);
-    // The path only: query strings can hold codes and states (OP-01).
-    logger.log('info', 'request', {
-      request_id: requestId,
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      status: c.res.status,
-      duration_ms: deps.now() - started,
-    });
+    requests.logged(requestId, c.req.method, new URL(c.req.url).pathname, c.res.status, started);
   });
 
-  // Refused before any parsing: on platforms with generous limits (Workers allows 128 KB) nobody
-  // legitimate sends this much, and the token handler never sets more than a session's budget.
   app.use('*', async (c, next) => {
-    let size = 0;
-    c.req.raw.headers.forEach((value, name) => {
-      size += name.length + value.length + 4;
-    });
-    const cookie = c.req.raw.headers.get('cookie')?.length ?? 0;
-    if (cookie > MAX_COOKIE_HEADER_BYTES || size > MAX_HEADER_BYTES) {
-      throw new TokenHandlerError('request_header_too_large', 'The request headers are too large', { reason: cookie > MAX_COOKIE_HEADER_BYTES ? 'cookie_header_too_large' : 'headers_too_large' });
-    }
+    assertHeaderSize(c.req.raw.headers);
     await next();
   });
 
   // The proxy first: it judges the raw path, so `/api/../oauth-agent/…` is refused as a traversal
   // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
-  mountProxyRoutes(app, config, agent, deps);
+  const decideProxy = createProxyDecider(config, agent);
+  mountProxyRoutes(app, config, agent, deps, decideProxy);
   mountAgentRoutes(app, config, agent);
 
   app.notFound(() => {
     throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'path_unknown' });
   });
 
-  app.onError((error, c) => {
-    const requestId = c.get('requestId');
-    if (isTokenHandlerError(error)) {
-      const level = error.status >= 500 ? 'warn' : 'info';
-      logger.log(level, 'request_rejected', {
-        request_id: requestId,
-        code: error.wireCode,
-        reason: error.reason,
-        status: error.status,
-        cause: describeCause(error.cause),
-      });
-      return errorResponse(error, c.get('corsHeaders'));
-    }
-    // Anything else is a bug: log what it was, answer without a stack trace.
-    logger.log('error', 'unexpected_error', { request_id: requestId, cause: describeCause(error) });
-    return errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly'), c.get('corsHeaders'));
-  });
+  app.onError((error, c) => requests.rejected(error, c.get('requestId'), c.get('corsHeaders')));
 
-  return Object.assign(app, { agent });
+  // The Node adapter's fast path for API routes (adapters/node-proxy.ts) runs these same pieces without Hono.
+  return Object.assign(app, { agent, decideProxy, requests, config, now: deps.now });
 }
 
 export type TokenHandlerApp = ReturnType<typeof createApp>;

@@ -4,8 +4,28 @@
  */
 import type { Config } from '../config/parse-config.js';
 import { TokenHandlerError } from '../core/errors.js';
+import type { HeaderView } from '../core/proxy.js';
 
 export const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Twice the session's cookie budget (MAX_SESSION_COOKIE_BYTES), and the older Cloudflare total of 32 KB for every header. */
+export const MAX_COOKIE_HEADER_BYTES = 32 * 1024;
+export const MAX_HEADER_BYTES = 48 * 1024;
+
+/**
+ * Refused before any parsing: on platforms with generous limits (Workers allows 128 KB) nobody
+ * legitimate sends this much, and the token handler never sets more than a session's budget.
+ */
+export function assertHeaderSize(headers: HeaderView): void {
+  let size = 0;
+  headers.forEach((value, name) => {
+    size += name.length + value.length + 4;
+  });
+  const cookie = headers.get('cookie')?.length ?? 0;
+  if (cookie > MAX_COOKIE_HEADER_BYTES || size > MAX_HEADER_BYTES) {
+    throw new TokenHandlerError('request_header_too_large', 'The request headers are too large', { reason: cookie > MAX_COOKIE_HEADER_BYTES ? 'cookie_header_too_large' : 'headers_too_large' });
+  }
+}
 
 /**
  * Throws 401 `unauthorized_request` unless the request carries `token-handler-version: 1`, any
@@ -13,7 +33,7 @@ export const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * `Origin` is trusted. The custom header forces a CORS preflight on cross-site callers, which they
  * cannot pass; Fetch Metadata and Origin are checked as well, since either alone can be missing.
  */
-export function assertCsrfSafe(headers: Headers, config: Config): void {
+export function assertCsrfSafe(headers: HeaderView, config: Config): void {
   const refuse = (reason: string) => new TokenHandlerError('unauthorized_request', 'The request failed the cross-site request checks', { reason });
   if (headers.get('token-handler-version') !== '1') throw refuse('csrf_header_missing');
   const site = headers.get('sec-fetch-site');

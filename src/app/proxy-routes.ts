@@ -5,61 +5,22 @@
 import type { Context, Hono } from 'hono';
 import type { Config } from '../config/parse-config.js';
 import type { Agent } from '../core/agent.js';
-import { parseCookieHeader } from '../core/cookies.js';
 import { TokenHandlerError } from '../core/errors.js';
-import {
-  assertSafePath,
-  bodyWasDecoded,
-  filterUpstreamResponseHeaders,
-  matchRoute,
-  narrowAcceptEncoding,
-  rewriteUpstreamRequest,
-  type UpstreamRequest,
-} from '../core/proxy.js';
-import { STATE_CHANGING, assertCsrfSafe, preflightHeaders } from './guards.js';
+import { bodyWasDecoded, filterUpstreamResponseHeaders, narrowAcceptEncoding, type UpstreamRequest } from '../core/proxy.js';
 import type { AppDeps, AppEnv } from './context.js';
+import type { DecideProxy } from './proxy-decision.js';
 
-const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** Statuses whose responses never carry a body (and HEAD answers neither). */
-const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+export const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
-export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent, deps: AppDeps): void {
+export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent, deps: AppDeps, decide: DecideProxy): void {
   if (config.apiRoutes.length === 0) return;
   app.all('*', async (c, next) => {
-    const { path, search } = requestPath(c, deps);
-    const match = matchRoute(config.apiRoutes, path);
-    if (!match) {
-      // A target that reaches a route only once its dot segments are resolved (`/x/../api/…`) is
-      // a traversal, not an unknown path: refuse it as one.
-      const parsed = new URL(c.req.url).pathname;
-      if (path !== parsed && matchRoute(config.apiRoutes, parsed)) {
-        assertSafePath(path);
-        throw new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason: 'path_normalises_into_route' });
-      }
-      return next();
-    }
-    assertSafePath(path);
-    const method = c.req.method;
-    const methods = match.route.methods ?? DEFAULT_METHODS;
-
-    if (method === 'OPTIONS') {
-      return new Response(null, { status: 204, headers: preflightHeaders(c.req.header('origin') ?? null, methods, config) });
-    }
-    if (!methods.includes(method)) {
-      throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this route', { allow: methods.join(', '), reason: 'proxy_method_not_allowed' });
-    }
-    if (STATE_CHANGING.has(method)) assertCsrfSafe(c.req.raw.headers, config);
-
-    let accessToken: string | undefined;
-    if (!match.route.public) {
-      const at = await agent.readAccessToken(parseCookieHeader(c.req.header('cookie')));
-      if (!at) throw new TokenHandlerError('unauthorized_request', 'No valid session', { reason: 'no_access_token' });
-      if (at.expired) throw new TokenHandlerError('token_expired', 'The access token has expired', { reason: 'access_token_expired' });
-      accessToken = at.token;
-    }
     const ip = deps.clientIp?.(c);
-    const upstream = rewriteUpstreamRequest({ method, search, headers: c.req.raw.headers, ...(ip ? { clientIp: ip } : {}) }, match, accessToken, config, agent.names);
-    return deps.forward ? deps.forward(upstream, c) : forward(c, upstream, config, agent, deps);
+    const decision = await decide({ method: c.req.method, target: requestTarget(c, deps), headers: c.req.raw.headers, clientIp: ip });
+    if (decision.kind === 'pass') return next();
+    if (decision.kind === 'preflight') return new Response(null, { status: 204, headers: decision.headers });
+    return deps.forward ? deps.forward(decision.upstream, c) : forward(c, decision.upstream, config, agent, deps);
   });
 }
 
@@ -67,14 +28,11 @@ export function mountProxyRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
  * The path (still percent-encoded) and query as the client sent them, where the platform keeps the
  * request target; otherwise from the parsed URL, whose dot segments are already resolved.
  */
-function requestPath(c: Context<AppEnv>, deps: AppDeps): { path: string; search: string } {
+function requestTarget(c: Context<AppEnv>, deps: AppDeps): string {
   const target = deps.requestTarget?.(c);
-  if (target !== undefined && target.startsWith('/')) {
-    const q = target.indexOf('?');
-    return q < 0 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q) };
-  }
+  if (target !== undefined && target.startsWith('/')) return target;
   const url = new URL(c.req.url);
-  return { path: url.pathname, search: url.search };
+  return url.pathname + url.search;
 }
 
 async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Config, agent: Agent, deps: AppDeps): Promise<Response> {

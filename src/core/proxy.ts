@@ -13,6 +13,16 @@ export interface RouteMatch {
   readonly rest: string;
 }
 
+/**
+ * The read-only part of `Headers` the rules need: lower-case names, repeated fields joined with
+ * ', ' as `Headers` does. A `Headers` is one; the Node adapter passes a view over the raw header
+ * list, so its fast path reads the same values without building a `Headers` per request.
+ */
+export interface HeaderView {
+  get(name: string): string | null;
+  forEach(callback: (value: string, name: string) => void): void;
+}
+
 export interface UpstreamRequest {
   readonly url: string;
   readonly method: string;
@@ -116,7 +126,7 @@ export function assertSafePath(rawPath: string): void {
 }
 
 /** The lower-case header names listed in `Connection`, which are hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionTokens(headers: Headers): Set<string> | undefined {
+function connectionTokens(headers: HeaderView): Set<string> | undefined {
   const value = headers.get('connection');
   if (!value) return undefined;
   return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
@@ -131,7 +141,7 @@ export interface RewriteInput {
   readonly method: string;
   /** The query string including `?`, or ''. */
   readonly search: string;
-  readonly headers: Headers;
+  readonly headers: HeaderView;
   /** The caller's address as the platform saw it, if known. */
   readonly clientIp?: string;
 }
@@ -186,7 +196,7 @@ export function rewriteUpstreamRequest(
  * token handler answers CORS itself, for trusted origins only), `Clear-Site-Data`, and any
  * `Set-Cookie` that would set or clear one of the token handler's cookies.
  */
-export function filterUpstreamResponseHeaders(upstream: Headers, names: CookieNames): Headers {
+export function filterUpstreamResponseHeaders(upstream: HeaderView & { getSetCookie(): string[] }, names: CookieNames): Headers {
   const named = connectionTokens(upstream);
   const headers = new Headers();
   let setCookies = false;

@@ -12,6 +12,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HttpBindings } from '@hono/node-server';
 import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../../src/adapters/node.js';
 import type { TokenHandlerApp } from '../../src/app/create-app.js';
 import { parseConfig, type RawConfig } from '../../src/config/parse-config.js';
@@ -235,6 +236,10 @@ let evil: Awaited<ReturnType<typeof startEvil>>;
 let env: RawConfig;
 let app: TokenHandlerApp;
 let node: RunningServer;
+/** Paths of the requests the Node server handed to Hono rather than its fast path. */
+const honoRequests: string[] = [];
+/** Moves the Node server's clock (its sessions expire by it). */
+let nodeClock: { offset: number };
 let spa: SpaClient;
 /** The session cookie header a logged-in SPA sends on /api paths. */
 let session: string;
@@ -272,7 +277,15 @@ beforeAll(async () => {
     TH_LOG_LEVEL: 'debug',
     ...env,
   });
-  node = await startNodeServer(nodeFetchHandler(createNodeApp(config, { logSink: (line) => stack.logs.push(line) })), { port: 0, hostname: '127.0.0.1' });
+  nodeClock = { offset: 0 };
+  const handler = nodeFetchHandler(createNodeApp(config, { logSink: (line) => stack.logs.push(line), now: () => Date.now() + nodeClock.offset }));
+  expect(handler.nodeProxy).toBeTypeOf('function');
+  // Counts what reaches Hono, to show that API routes take the adapter's fast path (adapters/node-proxy.ts).
+  const counted = Object.assign((request: Request, bindings: HttpBindings) => {
+    honoRequests.push(new URL(request.url).pathname);
+    return handler(request, bindings);
+  }, { nodeProxy: handler.nodeProxy });
+  node = await startNodeServer(counted, { port: 0, hostname: '127.0.0.1' });
 });
 
 afterAll(async () => {
@@ -812,5 +825,108 @@ describe('the Node server and large sessions', () => {
     expect(tooBig.status).toBe(431);
     expect(tooBig.headers.get('content-type')).toBe('application/json');
     expect(((await tooBig.json()) as Record<string, unknown>)['error_code']).toBe('request_header_too_large');
+  });
+});
+
+describe("the Node server's fast path for API routes: the same rules over real HTTP", () => {
+  /** A same-origin SPA call's headers (read once `session` is set), with one replaced or (value null) removed. */
+  const browser = (name: string, value: string | null) => {
+    const h = ['cookie', session, 'token-handler-version', '1', 'sec-fetch-site', 'same-origin', 'origin', PUBLIC_ORIGIN];
+    const i = h.indexOf(name);
+    if (value === null) h.splice(i, 2);
+    else h[i + 1] = value;
+    return h;
+  };
+  const errorOf = (res: { status: number; headers: IncomingHttpHeaders; text: string }) => {
+    expect(res.headers['content-type']).toBe('application/json');
+    return (JSON.parse(res.text) as { error_code: string }).error_code;
+  };
+
+  it('answers API routes without Hono, and leaves the agent routes and unknown paths to it', async () => {
+    const before = honoRequests.length;
+    expect((await raw('GET', '/api/echo', ['cookie', session])).status).toBe(200);
+    expect((await raw('GET', '/api/echo/../../x', ['cookie', session])).status).toBe(400);
+    expect((await raw('POST', '/api/echo', browser('token-handler-version', null), Buffer.from('x'))).status).toBe(401);
+    expect(honoRequests.length).toBe(before);
+    expect((await raw('GET', '/oauth-agent/session', ['cookie', session])).status).toBe(200);
+    expect((await raw('GET', '/nowhere')).status).toBe(404);
+    expect(honoRequests.slice(before)).toEqual(['/oauth-agent/session', '/nowhere']);
+  });
+
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE'])('%s: the CSRF checks of §4, then forwarded', async (method) => {
+    const before = upstreamCount();
+    for (const headers of [
+      browser('token-handler-version', null),
+      browser('token-handler-version', '2'),
+      browser('origin', 'https://evil.test'),
+      browser('sec-fetch-site', 'cross-site'),
+    ]) {
+      // Node's client sends a DELETE body unframed unless told its length.
+      const res = await raw(method, '/api/echo', [...headers, 'content-length', '1'], Buffer.from('x'));
+      expect(res.status).toBe(401);
+      expect(errorOf(res)).toBe('unauthorized_request');
+    }
+    expect(upstreamCount()).toBe(before);
+    const ok = await raw(method, '/api/echo', [...browser('origin', PUBLIC_ORIGIN), 'content-length', '1'], Buffer.from('x'));
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.text)).toMatchObject({ method, authorization: 'valid', body_size: 1 });
+  });
+
+  it('preflight, CORS on answers and errors, 405 with Allow, and a bad session: as on the Hono route', async () => {
+    const before = upstreamCount();
+    const pre = await raw('OPTIONS', '/ro/x', ['origin', OTHER_ORIGIN, 'access-control-request-method', 'GET']);
+    expect(pre.status).toBe(204);
+    expect(pre.headers['access-control-allow-origin']).toBe(OTHER_ORIGIN);
+    expect(pre.headers['access-control-allow-methods']).toBe('GET, HEAD');
+    expect(errorOf(await raw('OPTIONS', '/api/echo', ['origin', 'https://evil.test', 'access-control-request-method', 'POST']))).toBe('unauthorized_request');
+    const put = await raw('PUT', '/ro/x', browser('origin', PUBLIC_ORIGIN), Buffer.from('x'));
+    expect(put.status).toBe(405);
+    expect(put.headers['allow']).toBe('GET, HEAD');
+    const tampered = await raw('GET', '/api/whoami', ['cookie', session.slice(0, -4) + 'AAAA', 'origin', OTHER_ORIGIN]);
+    expect(tampered.status).toBe(401);
+    expect(errorOf(tampered)).toBe('unauthorized_request');
+    expect(tampered.headers['access-control-allow-origin']).toBe(OTHER_ORIGIN);
+    expect(tampered.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(upstreamCount()).toBe(before);
+    const ok = await raw('GET', '/api/echo', ['cookie', session, 'origin', OTHER_ORIGIN]);
+    expect(ok.headers['access-control-allow-origin']).toBe(OTHER_ORIGIN);
+    expect((await raw('GET', '/api/echo', ['cookie', session])).headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('answers 401 token_expired once the access token has expired, without an upstream call', async () => {
+    const before = upstreamCount();
+    nodeClock.offset = 301_000; // the provider's access tokens live 300 s
+    try {
+      const res = await raw('GET', '/api/whoami', ['cookie', session]);
+      expect(res.status).toBe(401);
+      expect(errorOf(res)).toBe('token_expired');
+    } finally {
+      nodeClock.offset = 0;
+    }
+    expect(upstreamCount()).toBe(before);
+  });
+
+  it('filters the upstream response headers (Set-Cookie for our cookies, CORS, Clear-Site-Data, hop-by-hop)', async () => {
+    const res = await raw('GET', '/odd/cookies', ['cookie', session]);
+    expect(res.status).toBe(201);
+    expect(res.text).toBe('created');
+    expect(res.headers['x-upstream']).toBe('kept');
+    expect(res.headers['set-cookie']).toEqual(['app=1; Path=/; SameSite=Lax', '__Host-th-atx=kept; Path=/']);
+    for (const gone of ['clear-site-data', 'access-control-allow-origin', 'access-control-allow-credentials', 'x-hop']) {
+      expect(res.headers[gone], gone).toBeUndefined();
+    }
+  });
+
+  it('writes the same log line, and a JSON 431 for oversized headers', async () => {
+    const logsBefore = stack.logs.length;
+    const res = await raw('GET', '/api/echo/x?code=secret-code', ['cookie', session]);
+    const line = stack.logs.slice(logsBefore).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'request');
+    expect(line).toMatchObject({ method: 'GET', path: '/api/echo/x', status: 200, request_id: res.headers['x-request-id'] });
+    expect(JSON.stringify(line)).not.toContain('secret-code');
+    const before = upstreamCount();
+    const big = await raw('GET', '/public/echo', ['cookie', `a=${'b'.repeat(40_000)}`]);
+    expect(big.status).toBe(431);
+    expect(errorOf(big)).toBe('request_header_too_large');
+    expect(upstreamCount()).toBe(before);
   });
 });
