@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpBindings } from '@hono/node-server';
 import type { Config } from '../src/config/parse-config.js';
-import { startStack, type ExternalTokenHandler, type Stack } from './start.js';
+import { closeOnSignals, startStack, type ExternalTokenHandler, type Stack } from './start.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
@@ -201,22 +201,8 @@ async function main(): Promise<void> {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    console.log(`${signal}: stopping…`);
-    setTimeout(() => process.exit(1), 8000).unref();
-    stack.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  // wrangler dev takes longer to stop than the Node servers.
+  closeOnSignals(stack, 8000);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

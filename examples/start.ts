@@ -270,6 +270,11 @@ async function main(): Promise<void> {
     if (/EADDRINUSE|is in use/.test(String(error))) console.error('Set PORT, PROVIDER_PORT or API_PORT to use other ports.');
     process.exit(1);
   }
+  closeOnSignals(stack, 5000);
+}
+
+/** Ctrl-C / SIGTERM: close every server and exit 0; a second signal, or a hang past `graceMs`, exits 1. */
+export function closeOnSignals(stack: { close(): Promise<void> }, graceMs: number): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -279,9 +284,9 @@ async function main(): Promise<void> {
     stopping = true;
     console.log(`${signal}: stopping…`);
     setTimeout(() => {
-      console.error('The servers did not close within 5 s');
+      console.error(`The servers did not close within ${graceMs / 1000} s`);
       process.exit(1);
-    }, 5000).unref();
+    }, graceMs).unref();
     stack.close().then(
       () => process.exit(0),
       (error: unknown) => {
