@@ -108,11 +108,21 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
     return { at, rt, id };
   }
 
-  function sessionBody(id: IdentityData | undefined, at: AccessTokenData | undefined, loggedIn: boolean): SessionBody {
-    if (!loggedIn || !id) return { is_logged_in: false };
+  function sessionBody(id: IdentityData, accessTokenExpiresAt: number | undefined): SessionBody {
     const body: SessionBody = { is_logged_in: true, id_token_claims: id.c };
-    if (at?.e !== undefined) body.access_token_expires_in = Math.max(0, at.e - nowSeconds());
+    if (accessTokenExpiresAt !== undefined) body.access_token_expires_in = Math.max(0, accessTokenExpiresAt - nowSeconds());
     return body;
+  }
+
+  /** Logged in while the claims cookie and at least one token cookie open. */
+  async function currentSession(cookies: Cookies): Promise<SessionBody> {
+    const { at, rt, id } = await readSession(cookies);
+    return id && (at || rt) ? sessionBody(id.data, at?.data.e) : { is_logged_in: false };
+  }
+
+  /** The access token's expiry, never past the session's own end. */
+  function accessTokenExpiry(tokens: TokenSet, sessionEnd: number): number | undefined {
+    return tokens.accessTokenExpiresAt !== undefined ? Math.min(tokens.accessTokenExpiresAt, sessionEnd) : undefined;
   }
 
   function visibleClaims(claims: JWTPayload): Record<string, unknown> {
@@ -134,9 +144,10 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
   /** Seals and stores the tokens; throws a clear error when they would not fit in the browser's cookies. */
   async function storeTokens(tokens: TokenSet, sessionEnd: number, cookies: Cookies, identity: IdentityData | undefined, keepOthers: boolean): Promise<SetCookie[]> {
     const maxAge = sessionEnd - nowSeconds();
+    const expiresAt = accessTokenExpiry(tokens, sessionEnd);
     const at: AccessTokenData = {
       t: tokens.accessToken,
-      ...(tokens.accessTokenExpiresAt !== undefined ? { e: Math.min(tokens.accessTokenExpiresAt, sessionEnd) } : {}),
+      ...(expiresAt !== undefined ? { e: expiresAt } : {}),
       ...(tokens.scope !== undefined ? { s: tokens.scope } : {}),
     };
     const out: SetCookie[] = [];
@@ -195,8 +206,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
       const { state, code, error } = params;
       if (!state || (!code && !error)) {
         // The SPA calls login/end on every page load; without a callback it is a session query.
-        const session = await readSession(cookies);
-        return { body: sessionBody(session.id?.data, session.at?.data, !!session.id && !!(session.at || session.rt)), cookies: [] };
+        return { body: await currentSession(cookies), cookies: [] };
       }
       const name = loginCookieName(names, state);
       const opened = name === undefined ? undefined : await sealer.unseal<LoginTransaction>('login', readCookieValue(cookies, name));
@@ -236,9 +246,8 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
         // from an earlier session must not survive a login that brought none.
         const stored = await storeTokens(tokens, sessionEnd, cookies, identity, false);
         const extraClears = tokens.refreshToken === undefined ? cookiesToClear(spec('rt'), cookies) : [];
-        const at = tokens.accessTokenExpiresAt !== undefined ? { t: '', e: Math.min(tokens.accessTokenExpiresAt, sessionEnd) } : { t: '' };
         return {
-          body: sessionBody(identity, at, true),
+          body: sessionBody(identity, accessTokenExpiry(tokens, sessionEnd)),
           cookies: [...clearTx, ...stored, ...extraClears],
           event: { name: 'login_success', refresh_token: tokens.refreshToken !== undefined },
         };
@@ -248,10 +257,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
       }
     },
 
-    async getSession(cookies: Cookies): Promise<SessionBody> {
-      const { at, rt, id } = await readSession(cookies);
-      return sessionBody(id?.data, at?.data, !!id && !!(at || rt));
-    },
+    getSession: currentSession,
 
     async refresh(params: Params, cookies: Cookies): Promise<AgentResult<{ access_token_expires_in?: number }>> {
       for (const name of Object.keys(params)) {
@@ -276,7 +282,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
       const sessionEnd = rt.expiresAt;
       const identity = tokens.idTokenClaims ? { c: visibleClaims(tokens.idTokenClaims), sub: tokens.idTokenClaims.sub! } : undefined;
       const stored = await storeTokens(tokens, sessionEnd, cookies, identity, true);
-      const expiresAt = tokens.accessTokenExpiresAt !== undefined ? Math.min(tokens.accessTokenExpiresAt, sessionEnd) : undefined;
+      const expiresAt = accessTokenExpiry(tokens, sessionEnd);
       return {
         body: expiresAt !== undefined ? { access_token_expires_in: Math.max(0, expiresAt - nowSeconds()) } : {},
         cookies: stored,
