@@ -63,8 +63,8 @@ async function child(role: string): Promise<void> {
     stats = () => ({ requests, withBearer });
   } else if (role === 'token-handler') {
     // The real Node entry: createNodeApp behind the adapter's own server.
-    const { createNodeApp, nodeFetchHandler, startNodeServer } = await import('../src/adapters/node.js');
-    const { parseConfig } = await import('../src/config/parse-config.js');
+    const { createNodeApp, nodeFetchHandler, startNodeServer } = await import('../src/adapters/node/server.js');
+    const { parseConfig } = await import('../src/config/parse.js');
     let otherFetches = 0;
     const app = createNodeApp(parseConfig(process.env), {
       // API calls go through the adapter's own node:http client; this fetch is for the IdP only
@@ -246,12 +246,14 @@ async function login(tokenHandler: string): Promise<string> {
 
 /** CPU time per call of the proxy's own per-request work, in microseconds, from a tight loop. */
 async function cpuLoop(env: Record<string, string>, cookie: string, iterations: number) {
-  const { parseConfig } = await import('../src/config/parse-config.js');
-  const { createAgent } = await import('../src/core/agent.js');
-  const { parseCookieHeader } = await import('../src/core/cookies.js');
-  const { assertSafePath, filterUpstreamResponseHeaders, matchRoute, rewriteUpstreamRequest } = await import('../src/core/proxy.js');
-  const { createSealer } = await import('../src/core/cookie-seal.js');
-  const { nodeUnsealCrypto } = await import('../src/adapters/node-unseal-crypto.js');
+  const { parseConfig } = await import('../src/config/parse.js');
+  const { createAgent } = await import('../src/core/agent/agent.js');
+  const { parseCookieHeader } = await import('../src/core/session/cookie-table.js');
+  const { filterUpstreamResponseHeaders, rewriteUpstreamRequest } = await import('../src/core/proxy/headers.js');
+  const { assertSafePath } = await import('../src/core/proxy/path-safety.js');
+  const { matchRoute } = await import('../src/core/proxy/routes.js');
+  const { createSealer } = await import('../src/core/session/cookie-seal.js');
+  const { nodeUnsealCrypto } = await import('../src/adapters/node/unseal-crypto.js');
   const config = parseConfig(env);
   const coreDeps = { fetch: () => Promise.reject(new Error('no network in the CPU loop')), now: Date.now };
   // As the Node server runs it (node:crypto primitives), and with Web Crypto as on Workers, for reference.

@@ -110,7 +110,7 @@ function measureStartup(runs: number) {
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
       stdio: 'ignore',
     });
-    const bundle = join(outdir, 'cloudflare-workers.js');
+    const bundle = join(outdir, 'worker.js');
     const env = {
       TH_PUBLIC_ORIGIN: 'https://www.example.com',
       TH_ISSUER: 'https://login.example.com',

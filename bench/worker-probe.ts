@@ -4,7 +4,7 @@
  *
  *   GET /__bench/noop  "ok"
  */
-import tokenHandler from '../src/adapters/cloudflare-workers.js';
+import tokenHandler from '../src/adapters/workers/worker.js';
 
 export default {
   fetch(request: Request, env: Record<string, unknown>): Promise<Response> | Response {

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpBindings } from '@hono/node-server';
-import type { Config } from '../src/config/parse-config.js';
+import type { Config } from '../src/config/parse.js';
 import { closeOnSignals, startStack, type ExternalTokenHandler, type Stack } from './start.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));

@@ -17,8 +17,8 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { HttpBindings } from '@hono/node-server';
-import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../src/adapters/node.js';
-import { ConfigError, parseConfig, type Config } from '../src/config/parse-config.js';
+import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../src/adapters/node/server.js';
+import { ConfigError, parseConfig, type Config } from '../src/config/parse.js';
 import { createExampleApiApp } from './api.js';
 import { startDemoProvider, type DemoClient } from './provider.js';
 import { buildSpa, serveSpa } from './spa-server.js';

@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { validateEdgeSettings } from '../src/config/from-bundle.js';
-import { isLoopbackHost } from '../src/config/parse-config.js';
+import { isLoopbackHost } from '../src/config/parse.js';
 import { EdgeStack } from './lib/edge-stack.js';
 import { DEFAULT_KEY_ALIAS, KeyStack } from './lib/key-stack.js';
 

@@ -19,11 +19,11 @@ import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import yazl from 'yazl';
 import { plaintextSecrets, validateEdgeSettings, type EdgeSettings } from '../src/config/from-bundle.js';
-import { ConfigError, isLoopbackHost, type ApiRoute } from '../src/config/parse-config.js';
+import { ConfigError, isLoopbackHost, type ApiRoute } from '../src/config/parse.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_OUT_DIR = join(ROOT, 'dist', 'lambda-edge');
-const ENTRY = join(ROOT, 'src', 'adapters', 'lambda-edge.ts');
+const ENTRY = join(ROOT, 'src', 'adapters', 'lambda-edge', 'handler.ts');
 /** The Lambda runtime the bundle targets (and the templates declare). */
 export const LAMBDA_RUNTIME = 'nodejs22.x';
 // A fixed timestamp makes the zip depend on its content only, so an unchanged build deploys nothing new.

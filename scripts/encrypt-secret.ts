@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { KMS_PREFIX, SECRET_SETTINGS, type SecretSetting } from '../src/config/from-bundle.js';
 import { KMS_REGION, encryptionContext } from '../src/config/kms-secrets.js';
-import { ConfigError, parseConfig } from '../src/config/parse-config.js';
+import { ConfigError, parseConfig } from '../src/config/parse.js';
 
 export const DEFAULT_KEY_ID = 'alias/edge-token-handler';
 

@@ -14,7 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import type { Config } from '../../src/config/parse-config.js';
+import type { Config } from '../../src/config/parse.js';
 
 export interface EdgeStackProps extends StackProps {
   /** The validated settings (validateEdgeSettings): the agent path and API routes shape the behaviours. */

@@ -2,9 +2,9 @@
  * The OAuth agent's endpoints (contract §1): HTTP in, `createAgent` operations, JSON out.
  */
 import type { Hono } from 'hono';
-import type { Config } from '../config/parse-config.js';
-import type { Agent, AgentResult, Params } from '../core/agent.js';
-import { parseCookieHeader } from '../core/cookies.js';
+import type { Config } from '../core/types.js';
+import type { Agent, AgentResult, Params } from '../core/agent/agent.js';
+import { parseCookieHeader } from '../core/session/cookie-table.js';
 import { TokenHandlerError } from '../core/errors.js';
 import { readLimited } from '../core/read-limited.js';
 import { assertCsrfSafe, preflightHeaders } from './guards.js';

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { LogSink } from './log.js';
-import type { UnsealCrypto } from '../core/cookie-seal.js';
-import type { UpstreamRequest } from '../core/proxy.js';
+import type { UnsealCrypto } from '../core/session/cookie-seal.js';
+import type { UpstreamRequest } from '../core/proxy/headers.js';
 
 /** What a platform adapter hands the app. Everything has a default except what only it knows. */
 export interface AppDeps {
@@ -21,7 +21,7 @@ export interface AppDeps {
   readonly requestTarget?: (c: Context<AppEnv>) => string | undefined;
   /**
    * The fetch for proxied API calls, where the platform has a cheaper one than `fetch` (Node:
-   * node:http, see adapters/node-upstream.ts). It must not follow redirects. Default: `fetch`.
+   * node:http, see adapters/node/http-transport.ts). It must not follow redirects. Default: `fetch`.
    */
   readonly upstreamFetch?: typeof fetch;
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */

@@ -4,9 +4,9 @@
  * discovery or imports keys again (those are cached inside the agent).
  */
 import { Hono } from 'hono';
-import type { Config } from '../config/parse-config.js';
-import { createAgent } from '../core/agent.js';
-import { createSealer } from '../core/cookie-seal.js';
+import type { Config } from '../core/types.js';
+import { createAgent } from '../core/agent/agent.js';
+import { createSealer } from '../core/session/cookie-seal.js';
 import { TokenHandlerError, isTokenHandlerError } from '../core/errors.js';
 import { mountAgentRoutes } from './agent-routes.js';
 import type { AppDeps, AppEnv } from './context.js';
@@ -87,7 +87,7 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
 
   app.onError((error, c) => requests.rejected(error, c.get('requestId'), c.get('corsHeaders')));
 
-  // The Node adapter's fast path for API routes (adapters/node-proxy.ts) runs these same pieces without Hono.
+  // The Node adapter's fast path for API routes (adapters/node/fast-path.ts) runs these same pieces without Hono.
   return Object.assign(app, { agent, decideProxy, requests, config, now: deps.now });
 }
 

@@ -2,9 +2,9 @@
  * The request guards of contract §4: the CSRF checks every state-changing request must pass, and
  * CORS for trusted origins other than the public origin.
  */
-import type { Config } from '../config/parse-config.js';
+import type { Config } from '../core/types.js';
 import { TokenHandlerError } from '../core/errors.js';
-import type { HeaderView } from '../core/proxy.js';
+import type { HeaderView } from '../core/ports.js';
 
 export const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 

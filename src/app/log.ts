@@ -3,7 +3,7 @@
  * names, codes and reasons are logged; callers never pass token, cookie or secret values, and
  * error causes are reduced to their name and a short message.
  */
-import type { LogLevel } from '../config/parse-config.js';
+import type { LogLevel } from '../core/types.js';
 
 export type LogSink = (line: string) => void;
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;

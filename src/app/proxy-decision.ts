@@ -4,11 +4,14 @@
  * both call it, so a rule cannot hold on one and not the other. Refusals are thrown as
  * TokenHandlerError, which each caller answers with the same JSON error and log line.
  */
-import type { Config } from '../config/parse-config.js';
-import type { Agent } from '../core/agent.js';
-import { parseCookieHeader } from '../core/cookies.js';
+import type { Config } from '../core/types.js';
+import type { Agent } from '../core/agent/agent.js';
+import { parseCookieHeader } from '../core/session/cookie-table.js';
 import { TokenHandlerError } from '../core/errors.js';
-import { assertSafePath, matchRoute, rewriteUpstreamRequest, type HeaderView, type UpstreamRequest } from '../core/proxy.js';
+import type { HeaderView } from '../core/ports.js';
+import { rewriteUpstreamRequest, type UpstreamRequest } from '../core/proxy/headers.js';
+import { assertSafePath } from '../core/proxy/path-safety.js';
+import { matchRoute } from '../core/proxy/routes.js';
 import { STATE_CHANGING, assertCsrfSafe, preflightHeaders } from './guards.js';
 
 const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];

@@ -3,10 +3,10 @@
  * forward with `Authorization: Bearer`, streaming bodies both ways.
  */
 import type { Context, Hono } from 'hono';
-import type { Config } from '../config/parse-config.js';
-import type { Agent } from '../core/agent.js';
+import type { Config } from '../core/types.js';
+import type { Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
-import { bodyWasDecoded, filterUpstreamResponseHeaders, narrowAcceptEncoding, type UpstreamRequest } from '../core/proxy.js';
+import { bodyWasDecoded, filterUpstreamResponseHeaders, narrowAcceptEncoding, type UpstreamRequest } from '../core/proxy/headers.js';
 import type { AppDeps, AppEnv } from './context.js';
 import type { DecideProxy } from './proxy-decision.js';
 

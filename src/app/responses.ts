@@ -3,7 +3,7 @@
  * `application/json` (the SPA client library compares the string), and nothing is cached.
  */
 import { TokenHandlerError } from '../core/errors.js';
-import { serializeSetCookie, type SetCookie } from '../core/cookies.js';
+import { serializeSetCookie, type SetCookie } from '../core/session/cookie-table.js';
 
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',

@@ -5,7 +5,7 @@
  * then is the configuration parsed for real. This file never imports the AWS SDK, so the build
  * and the CDK app can use it too.
  */
-import { ConfigError, parseConfig, type Config, type RawConfig } from './parse-config.js';
+import { ConfigError, parseConfig, type Config, type RawConfig } from './parse.js';
 
 export const KMS_PREFIX = 'kms:';
 

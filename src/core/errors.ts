@@ -4,7 +4,7 @@
  * (a library's message, a failed claim) goes in `cause`, which only reaches the log.
  */
 
-import type { SetCookie } from './cookies.js';
+import type { SetCookie } from './session/cookie-table.js';
 
 export const ERROR_STATUS = {
   invalid_request: 400,

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginAtProvider } from '../helpers/browser.js';
 import { PUBLIC_ORIGIN, SpaClient, startTestStack, type TestStack } from '../helpers/stack.js';
-import { createSealer } from '../../src/core/cookie-seal.js';
+import { createSealer } from '../../src/core/session/cookie-seal.js';
 import { randomSecret } from '../helpers/config.js';
 
 let stack: TestStack;

@@ -36,7 +36,7 @@ async function refreshAtProvider(refreshToken: string): Promise<{ status: number
 /** Unseals the refresh-token cookie the way the app does, to learn the token the provider issued. */
 async function refreshTokenIn(spa: SpaClient): Promise<string> {
   const header = spa.cookieHeader('/oauth-agent/refresh');
-  const { parseCookieHeader, readCookieValue } = await import('../../src/core/cookies.js');
+  const { parseCookieHeader, readCookieValue } = await import('../../src/core/session/cookie-table.js');
   const sealed = readCookieValue(parseCookieHeader(header), stack.app.agent.names.rt);
   const opened = await stack.app.agent.sealer.unseal<{ t: string }>('rt', sealed);
   if (!opened) throw new Error('no refresh token cookie');

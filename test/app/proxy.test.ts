@@ -13,9 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpBindings } from '@hono/node-server';
-import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../../src/adapters/node.js';
+import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../../src/adapters/node/server.js';
 import type { TokenHandlerApp } from '../../src/app/create-app.js';
-import { parseConfig, type RawConfig } from '../../src/config/parse-config.js';
+import { parseConfig, type RawConfig } from '../../src/config/parse.js';
 import { PUBLIC_ORIGIN, SpaClient, startTestStack, type TestStack } from '../helpers/stack.js';
 
 const OTHER_ORIGIN = 'https://app.example.test';
@@ -280,7 +280,7 @@ beforeAll(async () => {
   nodeClock = { offset: 0 };
   const handler = nodeFetchHandler(createNodeApp(config, { logSink: (line) => stack.logs.push(line), now: () => Date.now() + nodeClock.offset }));
   expect(handler.nodeProxy).toBeTypeOf('function');
-  // Counts what reaches Hono, to show that API routes take the adapter's fast path (adapters/node-proxy.ts).
+  // Counts what reaches Hono, to show that API routes take the adapter's fast path (adapters/node/fast-path.ts).
   const counted = Object.assign((request: Request, bindings: HttpBindings) => {
     honoRequests.push(new URL(request.url).pathname);
     return handler(request, bindings);

@@ -9,11 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseConfig } from '../../src/config/parse-config.js';
-import { createSealer, type SealPurpose } from '../../src/core/cookie-seal.js';
-import { chunkName, cookieNames, cookiesToStore, parseCookieHeader, readCookieValue } from '../../src/core/cookies.js';
+import { parseConfig } from '../../src/config/parse.js';
+import { createSealer, type SealPurpose } from '../../src/core/session/cookie-seal.js';
+import { chunkName, cookieNames, cookiesToStore, parseCookieHeader, readCookieValue } from '../../src/core/session/cookie-table.js';
 import { TokenHandlerError } from '../../src/core/errors.js';
-import { assertSafePath, filterUpstreamResponseHeaders, matchRoute, rewriteUpstreamRequest } from '../../src/core/proxy.js';
+import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../../src/core/proxy/headers.js';
+import { assertSafePath } from '../../src/core/proxy/path-safety.js';
+import { matchRoute } from '../../src/core/proxy/routes.js';
 import type { TokenHandlerApp } from '../../src/app/create-app.js';
 import { PUBLIC_ORIGIN } from '../helpers/spa-client.js';
 import { randomSecret } from '../helpers/config.js';

@@ -6,7 +6,7 @@
  */
 import { expect } from 'vitest';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../../src/app/create-app.js';
-import { parseConfig, type RawConfig } from '../../src/config/parse-config.js';
+import { parseConfig, type RawConfig } from '../../src/config/parse.js';
 import { PUBLIC_ORIGIN, SpaClient } from '../helpers/spa-client.js';
 import { randomSecret } from '../helpers/config.js';
 import type { HostileProvider } from './hostile-provider.js';

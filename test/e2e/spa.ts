@@ -5,9 +5,9 @@
 import type { BrowserContext, Cookie, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { DEMO_USER } from '../../examples/provider.js';
-import { parseConfig } from '../../src/config/parse-config.js';
-import { createSealer } from '../../src/core/cookie-seal.js';
-import { cookieNames, isOwnCookieName } from '../../src/core/cookies.js';
+import { parseConfig } from '../../src/config/parse.js';
+import { createSealer } from '../../src/core/session/cookie-seal.js';
+import { cookieNames, isOwnCookieName } from '../../src/core/session/cookie-table.js';
 import { AGENT_PATH, type E2eStack } from './stack.js';
 
 export const NAMES = cookieNames('th');

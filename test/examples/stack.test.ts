@@ -76,7 +76,7 @@ describe('the npm start stack on random ports', () => {
     expect(stack.urls.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(stack.demoProvider).toBe(true);
     expect(stack.config.clientId).toBe(DEMO_CLIENT_ID);
-    expect(stack.config.apiRoutes).toEqual([{ prefix: '/api', upstream: `${stack.urls.api}/api`, public: false }]);
+    expect(stack.config.apiRoutes).toEqual([{ prefix: '/api', upstream: `${stack.urls.api}/api`, public: false, nosniff: true }]);
     // Generated at start-up: two cookie keys, long enough.
     expect(stack.config.cookieKeys).toHaveLength(2);
     for (const key of stack.config.cookieKeys) expect(key.secret.length).toBeGreaterThanOrEqual(32);

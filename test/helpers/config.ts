@@ -1,5 +1,5 @@
 /** Test-only settings. The keys here are generated per test run, never used anywhere else. */
-import { parseConfig, type Config, type RawConfig } from '../../src/config/parse-config.js';
+import { parseConfig, type Config, type RawConfig } from '../../src/config/parse.js';
 
 export function randomSecret(bytes = 32): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('base64url');

@@ -7,7 +7,7 @@
 import { startExampleApi, type ApiRequestInfo, type ExampleApi } from '../../examples/api.js';
 import { startDemoProvider, type DemoClient, type DemoProvider } from '../../examples/provider.js';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../../src/app/create-app.js';
-import { parseConfig, type Config, type RawConfig } from '../../src/config/parse-config.js';
+import { parseConfig, type Config, type RawConfig } from '../../src/config/parse.js';
 import { randomSecret } from './config.js';
 import { PUBLIC_ORIGIN } from './spa-client.js';
 

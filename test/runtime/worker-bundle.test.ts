@@ -25,8 +25,8 @@ it('bundles offline with wrangler deploy --dry-run, under 100 KiB gzipped, with 
     const output = `${result.stdout}\n${result.stderr}`;
     expect(result.status, output).toBe(0);
 
-    expect((await readdir(outdir)).filter((f) => f.endsWith('.js'))).toEqual(['cloudflare-workers.js']);
-    const bundle = await readFile(join(outdir, 'cloudflare-workers.js'));
+    expect((await readdir(outdir)).filter((f) => f.endsWith('.js'))).toEqual(['worker.js']);
+    const bundle = await readFile(join(outdir, 'worker.js'));
     const gzipped = gzipSync(bundle).length;
     const reported = /Total Upload: .*/.exec(output)?.[0] ?? '(wrangler printed no total)';
     console.log(`Worker bundle: ${bundle.length} bytes, ${gzipped} bytes gzipped (${(gzipped / 1024).toFixed(1)} KiB); wrangler: ${reported}`);

@@ -21,7 +21,7 @@ import type {
 } from 'aws-lambda';
 import { expect } from 'vitest';
 import { buildEdge } from '../../../scripts/build-edge.js';
-import type { EdgeHandler, EdgeResult } from '../../../src/adapters/lambda-edge.js';
+import type { EdgeHandler, EdgeResult } from '../../../src/adapters/lambda-edge/handler.js';
 import { TestBrowser, loginAtProvider } from '../../helpers/browser.js';
 
 const FIXTURE = readFileSync(new URL('./fixtures/origin-request.json', import.meta.url), 'utf8');

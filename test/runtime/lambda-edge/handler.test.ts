@@ -6,7 +6,7 @@
  */
 import type { CloudFrontRequest, CloudFrontResultResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { EdgeHandler } from '../../../src/adapters/lambda-edge.js';
+import type { EdgeHandler } from '../../../src/adapters/lambda-edge/handler.js';
 import { encryptionContext } from '../../../src/config/kms-secrets.js';
 import { logoutAtProvider } from '../../helpers/browser.js';
 import { CLIENT_ID, PUBLIC_ORIGIN, startTestStack, type TestStack } from '../../helpers/stack.js';

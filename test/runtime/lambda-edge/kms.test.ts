@@ -9,7 +9,7 @@ import type { CloudFrontResultResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encryptSecret } from '../../../scripts/encrypt-secret.js';
 import { SecretDecryptionError, createKmsDecrypter, encryptionContext } from '../../../src/config/kms-secrets.js';
-import { ConfigError } from '../../../src/config/parse-config.js';
+import { ConfigError } from '../../../src/config/parse.js';
 import { randomSecret } from '../../helpers/config.js';
 import { loadBuiltHandler, originRequestEvent } from './cloudfront.js';
 import { FAKE_CREDENTIALS, startFakeKms, type FakeKms } from './fake-kms.js';

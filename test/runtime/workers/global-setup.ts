@@ -10,7 +10,7 @@
  * deployed entry (wrangler.toml + bindings, reached through SELF) is tested as configured.
  */
 import type { TestProject } from 'vitest/node';
-import { startNodeServer } from '../../../src/adapters/node.js';
+import { startNodeServer } from '../../../src/adapters/node/server.js';
 import { startTestStack, type StackOptions, type TestStack } from '../../helpers/stack.js';
 import { startCompressingUpstream } from './compressing-upstream.js';
 

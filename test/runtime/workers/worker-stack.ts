@@ -13,9 +13,9 @@
  */
 import { inject } from 'vitest';
 import type { ApiRequestInfo } from '../../../examples/api.js';
-import { createWorker, type WorkerBindings } from '../../../src/adapters/cloudflare-workers.js';
+import { createWorker, type WorkerBindings } from '../../../src/adapters/workers/worker.js';
 import type { AppDeps, TokenHandlerApp } from '../../../src/app/create-app.js';
-import { parseConfig, type Config, type RawConfig } from '../../../src/config/parse-config.js';
+import { parseConfig, type Config, type RawConfig } from '../../../src/config/parse.js';
 import type { StackOptions } from '../../helpers/stack.js';
 import type { StackHandle } from './global-setup.js';
 

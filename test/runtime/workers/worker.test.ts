@@ -11,7 +11,7 @@
  */
 import { SELF } from 'cloudflare:test';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createWorker } from '../../../src/adapters/cloudflare-workers.js';
+import { createWorker } from '../../../src/adapters/workers/worker.js';
 import { PUBLIC_ORIGIN, SpaClient } from '../../helpers/spa-client.js';
 import { randomSecret } from '../../helpers/config.js';
 import { startTestStack, type WorkerTestStack } from './worker-stack.js';

@@ -25,14 +25,15 @@ import type {
 } from 'aws-lambda';
 import type { Context } from 'hono';
 import { handle } from 'hono/lambda-edge';
-import { createApp, type AppEnv, type TokenHandlerApp } from '../app/create-app.js';
-import { corsHeaders } from '../app/guards.js';
-import { createLogger, describeCause, type LogSink } from '../app/log.js';
-import { errorResponse } from '../app/responses.js';
-import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings } from '../config/from-bundle.js';
-import { ConfigError, type Config } from '../config/parse-config.js';
-import { TokenHandlerError } from '../core/errors.js';
-import { filterUpstreamResponseHeaders, matchRoute, type UpstreamRequest } from '../core/proxy.js';
+import { createApp, type AppEnv, type TokenHandlerApp } from '../../app/create-app.js';
+import { corsHeaders } from '../../app/guards.js';
+import { createLogger, describeCause, type LogSink } from '../../app/log.js';
+import { errorResponse } from '../../app/responses.js';
+import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings } from '../../config/from-bundle.js';
+import { ConfigError, type Config } from '../../config/parse.js';
+import { TokenHandlerError } from '../../core/errors.js';
+import { filterUpstreamResponseHeaders, type UpstreamRequest } from '../../core/proxy/headers.js';
+import { matchRoute } from '../../core/proxy/routes.js';
 
 /** Replaced by `npm run build:edge` with the validated settings from the configuration file. */
 declare const __TH_EDGE_SETTINGS__: EdgeSettings | undefined;
@@ -129,7 +130,7 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
   let decrypt = options.decrypt;
   if (!decrypt && encryptedSettings(options.settings).length > 0) {
     // Loaded only when a secret is encrypted, so a plaintext (development) build never evaluates the SDK.
-    const { createKmsDecrypter } = await import('../config/kms-secrets.js');
+    const { createKmsDecrypter } = await import('../../config/kms-secrets.js');
     decrypt = createKmsDecrypter({ keyId: options.settings['TH_KMS_KEY_ID'], endpoint: options.kmsEndpoint });
   }
   const config = await resolveEdgeConfig(options.settings, decrypt ?? (() => Promise.reject(new Error('no decrypter'))));

@@ -3,59 +3,9 @@
  * JSON of Lambda@Edge) into a validated, frozen {@link Config}. Every problem is collected and
  * reported at once, naming the variable; secret values are never echoed.
  */
+import { isLoopbackHost, type ApiRoute, type ClientAuthMethod, type Config, type CookieKey, type LogLevel } from '../core/types.js';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export interface CookieKey {
-  readonly id: string;
-  readonly secret: string;
-}
-
-export interface ApiRoute {
-  /** Path prefix on the public origin, without a trailing slash, e.g. `/api/orders`. */
-  readonly prefix: string;
-  /** Upstream base URL without a trailing slash, e.g. `https://orders.internal/v2`. */
-  readonly upstream: string;
-  /** Upper-case methods this route accepts; undefined means any. */
-  readonly methods?: readonly string[];
-  /** A public route forwards without a session and without `Authorization`. */
-  readonly public: boolean;
-}
-
-export interface Config {
-  readonly publicOrigin: string;
-  readonly issuer: string;
-  readonly clientId: string;
-  readonly clientAuth: ClientAuthMethod;
-  readonly clientSecret?: string;
-  readonly clientPrivateKey?: Readonly<JsonWebKey & { kid?: string; alg?: string }>;
-  /** The first key seals; every key unseals. */
-  readonly cookieKeys: readonly CookieKey[];
-  readonly scope: string;
-  readonly redirectUri: string;
-  readonly postLogoutRedirectUri: string;
-  readonly agentPath: string;
-  readonly apiRoutes: readonly ApiRoute[];
-  readonly cookiePrefix: string;
-  /** Every trusted web origin: the public origin first, then `TH_TRUSTED_ORIGINS`. */
-  readonly trustedOrigins: readonly string[];
-  readonly extraAuthParams: readonly string[];
-  /** Parameters the SPA may add to a refresh request. */
-  readonly extraTokenParams: readonly string[];
-  readonly sessionLifetime: number;
-  readonly clockSkew: number;
-  readonly usePar: boolean;
-  readonly revokeOnLogout: boolean;
-  readonly hiddenClaims: readonly string[];
-  readonly logLevel: LogLevel;
-  readonly idTokenSigningAlgs: readonly string[];
-  /** Milliseconds. */
-  readonly upstreamTimeout: number;
-  /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
-  readonly idpTimeout: number;
-  readonly corsAllowHeaders: readonly string[];
-}
+export { isLoopbackHost, type ApiRoute, type ClientAuthMethod, type Config, type CookieKey, type LogLevel } from '../core/types.js';
 
 export type RawConfig = Readonly<Record<string, string | undefined>>;
 
@@ -83,10 +33,6 @@ const RESERVED_TOKEN_PARAMS = new Set([
   'client_assertion', 'client_assertion_type',
 ]);
 const MAX_CLOCK_SKEW = 300;
-
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
-}
 
 /** Parses and validates every setting; throws {@link ConfigError} listing every problem. */
 export function parseConfig(raw: RawConfig): Config {
@@ -359,7 +305,7 @@ function parsePrivateJwk(value: string, problems: string[]): (JsonWebKey & { kid
 }
 
 function parseApiRoutes(value: string | undefined, optionsValue: string | undefined, agentPath: string, problems: string[]): ApiRoute[] {
-  const routes: { prefix: string; upstream: string; methods?: string[]; public: boolean }[] = [];
+  const routes: { prefix: string; upstream: string; methods?: string[]; public: boolean; nosniff: boolean }[] = [];
   for (const entry of list(value)) {
     const eq = entry.indexOf('=');
     if (eq <= 0) {
@@ -386,10 +332,10 @@ function parseApiRoutes(value: string | undefined, optionsValue: string | undefi
       problems.push(`TH_API_ROUTES lists the prefix "${prefix}" twice`);
       continue;
     }
-    routes.push({ prefix, upstream: url.origin + stripTrailingSlash(url.pathname), public: false });
+    routes.push({ prefix, upstream: url.origin + stripTrailingSlash(url.pathname), public: false, nosniff: true });
   }
 
-  // TH_API_ROUTE_OPTIONS: `<prefix>=<option>[ <option>…]`, options are `public` and `methods:GET|POST`.
+  // TH_API_ROUTE_OPTIONS: `<prefix>=<option>[ <option>…]`, options are `public`, `allow-sniffing` and `methods:GET|POST`.
   for (const entry of list(optionsValue)) {
     const eq = entry.indexOf('=');
     const prefix = stripTrailingSlash((eq > 0 ? entry.slice(0, eq) : '').trim());
@@ -400,12 +346,13 @@ function parseApiRoutes(value: string | undefined, optionsValue: string | undefi
     }
     for (const option of entry.slice(eq + 1).trim().split(/\s+/).filter(Boolean)) {
       if (option === 'public') route.public = true;
+      else if (option === 'allow-sniffing') route.nosniff = false;
       else if (option.startsWith('methods:')) {
         const methods = option.slice('methods:'.length).split('|').map((m) => m.trim().toUpperCase()).filter(Boolean);
         const bad = methods.filter((m) => !KNOWN_METHODS.includes(m));
         if (methods.length === 0 || bad.length > 0) problems.push(`TH_API_ROUTE_OPTIONS for ${prefix} has unknown methods "${bad.join('|')}"`);
         else route.methods = methods;
-      } else problems.push(`TH_API_ROUTE_OPTIONS for ${prefix} has an unknown option "${option}" (use public or methods:GET|POST)`);
+      } else problems.push(`TH_API_ROUTE_OPTIONS for ${prefix} has an unknown option "${option}" (use public, allow-sniffing or methods:GET|POST)`);
     }
   }
   return routes;

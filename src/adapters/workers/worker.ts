@@ -7,10 +7,10 @@
  *
  * Only Web APIs are used (fetch, Web Crypto, streams): the Worker needs no `nodejs_compat`.
  */
-import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
-import { errorResponse } from '../app/responses.js';
-import { ConfigError, parseConfig, type RawConfig } from '../config/parse-config.js';
-import { TokenHandlerError } from '../core/errors.js';
+import { createApp, type AppDeps, type TokenHandlerApp } from '../../app/create-app.js';
+import { errorResponse } from '../../app/responses.js';
+import { ConfigError, parseConfig, type RawConfig } from '../../config/parse.js';
+import { TokenHandlerError } from '../../core/errors.js';
 
 /** The Worker's bindings as the runtime hands them over: `[vars]` may be strings, numbers, booleans or JSON. */
 export type WorkerBindings = Readonly<Record<string, unknown>>;

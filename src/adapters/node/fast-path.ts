@@ -9,11 +9,13 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
-import type { TokenHandlerApp } from '../app/create-app.js';
-import { assertHeaderSize, corsHeaders } from '../app/guards.js';
-import { NULL_BODY_STATUS } from '../app/proxy-routes.js';
-import { TokenHandlerError } from '../core/errors.js';
-import { filterUpstreamResponseHeaders, matchRoute, type HeaderView, type UpstreamRequest } from '../core/proxy.js';
+import type { TokenHandlerApp } from '../../app/create-app.js';
+import { assertHeaderSize, corsHeaders } from '../../app/guards.js';
+import { NULL_BODY_STATUS } from '../../app/proxy-routes.js';
+import { TokenHandlerError } from '../../core/errors.js';
+import type { HeaderView } from '../../core/ports.js';
+import { filterUpstreamResponseHeaders, type UpstreamRequest } from '../../core/proxy/headers.js';
+import { matchRoute } from '../../core/proxy/routes.js';
 
 /**
  * Node's raw header list read as the Hono route reads it through @hono/node-server: lower-case

@@ -5,9 +5,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { createOidcClient } from '../../src/core/oidc-client.js';
-import { TokenHandlerError } from '../../src/core/errors.js';
-import { testConfig } from '../helpers/config.js';
+import { createOidcClient } from '../../../src/core/oidc/oidc-client.js';
+import { TokenHandlerError } from '../../../src/core/errors.js';
+import { testConfig } from '../../helpers/config.js';
 
 const ISSUER = 'https://idp.example.test';
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);

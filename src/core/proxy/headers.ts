@@ -1,27 +1,12 @@
 /**
- * The API proxy's rules as pure functions: which route a path belongs to, whether the path tries
- * to climb out of it, and how the incoming request becomes the upstream request (and the upstream
- * response the answer). Every platform uses these; only the forwarding differs.
+ * The API proxy's header rules as pure functions: how the incoming request becomes the upstream
+ * request, and the upstream response the answer. Every platform uses these; only the forwarding
+ * differs.
  */
-import type { ApiRoute, Config } from '../config/parse-config.js';
-import { isOwnCookieName, stripOwnCookies, type CookieNames } from './cookies.js';
-import { TokenHandlerError } from './errors.js';
-
-export interface RouteMatch {
-  readonly route: ApiRoute;
-  /** The raw (still percent-encoded) path after the prefix, '' or starting with '/'. */
-  readonly rest: string;
-}
-
-/**
- * The read-only part of `Headers` the rules need: lower-case names, repeated fields joined with
- * ', ' as `Headers` does. A `Headers` is one; the Node adapter passes a view over the raw header
- * list, so its fast path reads the same values without building a `Headers` per request.
- */
-export interface HeaderView {
-  get(name: string): string | null;
-  forEach(callback: (value: string, name: string) => void): void;
-}
+import type { Config } from '../types.js';
+import { isOwnCookieName, stripOwnCookies, type CookieNames } from '../session/cookie-table.js';
+import type { HeaderView, ResponseHeaderView } from '../ports.js';
+import type { RouteMatch } from './routes.js';
 
 export interface UpstreamRequest {
   readonly url: string;
@@ -63,67 +48,6 @@ const REQUEST_DROP_PREFIXES = ['x-forwarded-', 'proxy-', 'cf-', 'cloudfront-', '
  * its origin (§4), and `Clear-Site-Data` would clear its cookies as surely as a `Set-Cookie`.
  */
 const RESPONSE_DROP = new Set(['set-cookie', 'clear-site-data', 'proxy-authenticate', 'proxy-connection']);
-
-/** Longest prefix wins; a prefix matches only on a `/` boundary (`/api/orders` never matches `/api/ordersx`). */
-export function matchRoute(routes: readonly ApiRoute[], rawPath: string): RouteMatch | undefined {
-  let best: ApiRoute | undefined;
-  for (const route of routes) {
-    const prefix = route.prefix;
-    if (rawPath.startsWith(prefix) && (rawPath.length === prefix.length || rawPath.charCodeAt(prefix.length) === 47 /* / */)) {
-      if (!best || prefix.length > best.prefix.length) best = route;
-    }
-  }
-  return best && { route: best, rest: rawPath.slice(best.prefix.length) };
-}
-
-function refusePath(reason: string): TokenHandlerError {
-  return new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason });
-}
-
-/** `.` and `..`, also with a `;` parameter (`..;x`, which Tomcat and Spring read as `..`). */
-function isDotSegment(segment: string): boolean {
-  const name = segment.includes(';') ? segment.slice(0, segment.indexOf(';')) : segment;
-  return name === '.' || name === '..';
-}
-
-function hasDotSegment(path: string): boolean {
-  if (!path.includes('.')) return false;
-  for (const segment of path.split('/')) if (isDotSegment(segment)) return true;
-  return false;
-}
-
-/**
- * Refuses any path that could reach outside its route once some server along the way decodes or
- * normalises it: dot segments (also percent-encoded, once or more, or as Unicode look-alikes),
- * encoded slashes and backslashes, raw backslashes, `#` and control characters. Give it the path as it
- * arrived on the wire: URL parsing has already resolved `..` and `%2e%2e`, hiding the attempt.
- */
-export function assertSafePath(rawPath: string): void {
-  if (!rawPath.startsWith('/')) throw refusePath('path_not_absolute');
-  let current = rawPath;
-  for (let depth = 0; depth < 4; depth++) {
-    // A `#` never leaves a browser; in a path it would cut off what follows once the upstream URL is parsed.
-    if (/[\\#\u0000-\u001f\u007f]/.test(current)) throw refusePath('path_bad_character');
-    if (/%(2f|5c|00)/i.test(current)) throw refusePath('path_encoded_separator');
-    if (hasDotSegment(current)) throw refusePath('path_dot_segment');
-    // Full-width and other compatibility dots and slashes become `.` and `/` under NFKC, which some servers apply.
-    if (/[^\u0000-\u007f]/.test(current)) {
-      const folded = current.normalize('NFKC');
-      if (/[\\]/.test(folded) || hasDotSegment(folded) || folded.split('/').length !== current.split('/').length) throw refusePath('path_unicode_lookalike');
-    }
-    if (!current.includes('%')) return;
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(current);
-    } catch {
-      throw refusePath('path_bad_encoding');
-    }
-    if (decoded === current) return;
-    current = decoded;
-  }
-  // Still changing after several rounds of decoding: nobody legitimate encodes that deep.
-  throw refusePath('path_encoded_too_deep');
-}
 
 /** The lower-case header names listed in `Connection`, which are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionTokens(headers: HeaderView): Set<string> | undefined {
@@ -196,7 +120,7 @@ export function rewriteUpstreamRequest(
  * token handler answers CORS itself, for trusted origins only), `Clear-Site-Data`, and any
  * `Set-Cookie` that would set or clear one of the token handler's cookies.
  */
-export function filterUpstreamResponseHeaders(upstream: HeaderView & { getSetCookie(): string[] }, names: CookieNames): Headers {
+export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, names: CookieNames): Headers {
   const named = connectionTokens(upstream);
   const headers = new Headers();
   let setCookies = false;

@@ -11,9 +11,9 @@
 import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeProtectedHeader, importJWK, jwtVerify, errors as joseErrors } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import { isLoopbackHost, type Config } from '../config/parse-config.js';
-import { TokenHandlerError } from './errors.js';
-import { readLimited } from './read-limited.js';
+import { isLoopbackHost, type Config } from '../types.js';
+import { TokenHandlerError } from '../errors.js';
+import { readLimited } from '../read-limited.js';
 
 export interface CoreDeps {
   /** Used for every call to the IdP; injected so tests and platforms choose. */

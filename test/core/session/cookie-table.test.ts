@@ -12,7 +12,7 @@ import {
   isOwnCookieName,
   loginCookieName,
   presentLoginNames,
-} from '../../src/core/cookies.js';
+} from '../../../src/core/session/cookie-table.js';
 
 const names = cookieNames('th');
 

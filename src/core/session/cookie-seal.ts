@@ -8,7 +8,7 @@
  * the first key seals and every configured key unseals (rotation without logging anyone out).
  */
 import { defaults as ironDefaults, seal as ironSeal } from 'iron-webcrypto';
-import type { CookieKey } from '../config/parse-config.js';
+import type { CookieKey } from '../types.js';
 
 export type SealPurpose = 'at' | 'rt' | 'id' | 'login';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/parse-config.js';
+import { ConfigError, parseConfig } from '../../src/config/parse.js';
 import { baseRaw, randomSecret } from '../helpers/config.js';
 
 function problems(raw: Record<string, string | undefined>): string[] {
@@ -148,8 +148,8 @@ describe('parseConfig', () => {
       }),
     );
     expect(config.apiRoutes).toEqual([
-      { prefix: '/api/orders', upstream: 'https://orders.example.test/v2', public: false, methods: ['GET', 'POST'] },
-      { prefix: '/api', upstream: 'https://api.example.test', public: true },
+      { prefix: '/api/orders', upstream: 'https://orders.example.test/v2', public: false, nosniff: true, methods: ['GET', 'POST'] },
+      { prefix: '/api', upstream: 'https://api.example.test', public: true, nosniff: true },
     ]);
     expect(config.trustedOrigins).toEqual(['https://www.example.test', 'https://app.example.test']);
   });

@@ -5,7 +5,7 @@
  * the MAC is compared in constant time, and nothing is decrypted before it matches (cookie-seal.ts).
  */
 import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
-import type { UnsealCrypto } from '../core/cookie-seal.js';
+import type { UnsealCrypto } from '../../core/session/cookie-seal.js';
 
 export const nodeUnsealCrypto: UnsealCrypto = {
   verifyHmacSha256(key, mac, data) {

@@ -7,13 +7,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
-import { createApp, type AppDeps, type TokenHandlerApp } from '../app/create-app.js';
-import { createNodeProxy } from './node-proxy.js';
-import { nodeUnsealCrypto } from './node-unseal-crypto.js';
-import { createNodeUpstreamFetch } from './node-upstream.js';
-import { errorResponse } from '../app/responses.js';
-import { ConfigError, parseConfig, type Config } from '../config/parse-config.js';
-import { TokenHandlerError } from '../core/errors.js';
+import { createApp, type AppDeps, type TokenHandlerApp } from '../../app/create-app.js';
+import { createNodeProxy } from './fast-path.js';
+import { nodeUnsealCrypto } from './unseal-crypto.js';
+import { createNodeUpstreamFetch } from './http-transport.js';
+import { errorResponse } from '../../app/responses.js';
+import { ConfigError, parseConfig, type Config } from '../../config/parse.js';
+import { TokenHandlerError } from '../../core/errors.js';
 
 /** The app with Node's specifics: the caller's address, the raw request target, and node:http for API calls. */
 export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): TokenHandlerApp {
@@ -44,7 +44,7 @@ export function nodeFetchHandler(app: { fetch: (request: Request, env: HttpBindi
     }
     return app.fetch(request, env);
   };
-  // API routes skip the Web Request/Response round trip (adapters/node-proxy.ts), with the same rules.
+  // API routes skip the Web Request/Response round trip (adapters/node/fast-path.ts), with the same rules.
   return 'decideProxy' in app ? Object.assign(handler, { nodeProxy: createNodeProxy(app as TokenHandlerApp) }) : handler;
 }
 

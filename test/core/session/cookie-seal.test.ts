@@ -1,8 +1,8 @@
 import { defaults as ironDefaults, seal as ironSeal, unseal as ironUnseal } from 'iron-webcrypto';
 import { describe, expect, it } from 'vitest';
-import { nodeUnsealCrypto } from '../../src/adapters/node-unseal-crypto.js';
-import { createSealer, type UnsealCrypto } from '../../src/core/cookie-seal.js';
-import { randomSecret } from '../helpers/config.js';
+import { nodeUnsealCrypto } from '../../../src/adapters/node/unseal-crypto.js';
+import { createSealer, type UnsealCrypto } from '../../../src/core/session/cookie-seal.js';
+import { randomSecret } from '../../helpers/config.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const k1 = { id: 'k1', secret: randomSecret() };

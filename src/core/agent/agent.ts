@@ -3,8 +3,8 @@
  * fields) and returns the JSON body plus the cookies to set or clear. The app only does HTTP.
  */
 import type { JWTPayload } from 'jose';
-import type { Config } from '../config/parse-config.js';
-import { createSealer, type Sealer } from './cookie-seal.js';
+import type { Config } from '../types.js';
+import { createSealer, type Sealer } from '../session/cookie-seal.js';
 import {
   CookieTooLargeError,
   cookieNames,
@@ -18,9 +18,9 @@ import {
   readCookieValue,
   type CookieKind,
   type SetCookie,
-} from './cookies.js';
-import { TokenHandlerError } from './errors.js';
-import { createOidcClient, type CoreDeps, type TokenSet } from './oidc-client.js';
+} from '../session/cookie-table.js';
+import { TokenHandlerError } from '../errors.js';
+import { createOidcClient, type CoreDeps, type TokenSet } from '../oidc/oidc-client.js';
 
 /** A login transaction lives this long (seconds), in its own cookie. */
 export const LOGIN_TRANSACTION_LIFETIME = 600;

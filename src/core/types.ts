@@ -1,0 +1,68 @@
+/**
+ * The domain types every layer shares: the frozen configuration that `config/parse.ts` produces
+ * from the settings, and the pieces of it (routes, cookie keys) that the core works with.
+ */
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface CookieKey {
+  readonly id: string;
+  readonly secret: string;
+}
+
+export interface ApiRoute {
+  /** Path prefix on the public origin, without a trailing slash, e.g. `/api/orders`. */
+  readonly prefix: string;
+  /** Upstream base URL without a trailing slash, e.g. `https://orders.internal/v2`. */
+  readonly upstream: string;
+  /** Upper-case methods this route accepts; undefined means any. */
+  readonly methods?: readonly string[];
+  /** A public route forwards without a session and without `Authorization`. */
+  readonly public: boolean;
+  /**
+   * Whether `X-Content-Type-Options: nosniff` is added to the route's answers that lack it, so an
+   * API's HTML or text cannot be sniffed into script on the SPA's origin; off only with the
+   * `allow-sniffing` route option.
+   */
+  readonly nosniff: boolean;
+}
+
+export interface Config {
+  readonly publicOrigin: string;
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientAuth: ClientAuthMethod;
+  readonly clientSecret?: string;
+  readonly clientPrivateKey?: Readonly<JsonWebKey & { kid?: string; alg?: string }>;
+  /** The first key seals; every key unseals. */
+  readonly cookieKeys: readonly CookieKey[];
+  readonly scope: string;
+  readonly redirectUri: string;
+  readonly postLogoutRedirectUri: string;
+  readonly agentPath: string;
+  readonly apiRoutes: readonly ApiRoute[];
+  readonly cookiePrefix: string;
+  /** Every trusted web origin: the public origin first, then `TH_TRUSTED_ORIGINS`. */
+  readonly trustedOrigins: readonly string[];
+  readonly extraAuthParams: readonly string[];
+  /** Parameters the SPA may add to a refresh request. */
+  readonly extraTokenParams: readonly string[];
+  readonly sessionLifetime: number;
+  readonly clockSkew: number;
+  readonly usePar: boolean;
+  readonly revokeOnLogout: boolean;
+  readonly hiddenClaims: readonly string[];
+  readonly logLevel: LogLevel;
+  readonly idTokenSigningAlgs: readonly string[];
+  /** Milliseconds. */
+  readonly upstreamTimeout: number;
+  /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
+  readonly idpTimeout: number;
+  readonly corsAllowHeaders: readonly string[];
+}
+
+/** http is allowed only for loopback hosts (local development and tests); everything else must be https. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
