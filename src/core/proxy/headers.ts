@@ -83,14 +83,15 @@ function publicOriginParts(config: Pick<Config, 'publicOrigin'>): { proto: strin
 }
 
 /**
- * The upstream request for a matched route (contract §2 step 4). `accessToken` is undefined only
- * for public routes, which then go without `Authorization`. The URL is the route's upstream plus the
+ * The upstream request for a matched route (contract §2 step 4). `authorization` is the header
+ * value the token step chose (`Bearer …`, later `DPoP …`); undefined only for public routes, which
+ * then go without `Authorization`. The URL is the route's upstream plus the
  * rest of the path and the query: never anything the client chose beyond that.
  */
 export function rewriteUpstreamRequest(
   input: RewriteInput,
   match: RouteMatch,
-  accessToken: string | undefined,
+  authorization: string | undefined,
   config: Pick<Config, 'publicOrigin'>,
   names: CookieNames,
 ): UpstreamRequest {
@@ -107,7 +108,7 @@ export function rewriteUpstreamRequest(
   });
   // `Connection: cookie` makes even the other cookies hop-by-hop (RFC 9110 §7.6.1).
   if (cookie && !named?.has('cookie')) headers.set('cookie', cookie);
-  if (accessToken !== undefined) headers.set('authorization', `Bearer ${accessToken}`);
+  if (authorization !== undefined) headers.set('authorization', authorization);
   const origin = publicOriginParts(config);
   if (input.clientIp) headers.set('x-forwarded-for', input.clientIp);
   headers.set('x-forwarded-proto', origin.proto);
@@ -140,31 +141,4 @@ export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, name
     }
   }
   return headers;
-}
-
-/** Content codings that Node's fetch (undici) decodes before handing the body over. */
-const DECODED_BY_UNDICI = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
-
-/**
- * Where the platform's fetch decodes compressed bodies but keeps `Content-Encoding` (Node), the
- * `Accept-Encoding` sent upstream is narrowed to what it decodes: an upstream that honours it can
- * then never hand back a coding that would pass through undecoded under a header we removed.
- */
-export function narrowAcceptEncoding(headers: Headers): void {
-  const accepted = headers.get('accept-encoding');
-  if (accepted === null) return;
-  const kept = accepted.split(',').map((c) => c.trim()).filter((c) => DECODED_BY_UNDICI.has(c.split(';', 1)[0]!.trim().toLowerCase()));
-  if (kept.length > 0) headers.set('accept-encoding', kept.join(', '));
-  else headers.delete('accept-encoding');
-}
-
-/**
- * After a decoding fetch: true when the body handed over is no longer in the upstream's
- * `Content-Encoding`, so that header and `Content-Length` must go. Only codings the fetch knows are
- * decoded, and never for HEAD or a status without a body.
- */
-export function bodyWasDecoded(method: string, status: number, contentEncoding: string | null): boolean {
-  if (!contentEncoding || method === 'HEAD' || status === 204 || status === 205 || status === 304 || status < 200) return false;
-  const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
-  return codings.length > 0 && codings.every((c) => DECODED_BY_UNDICI.has(c));
 }
