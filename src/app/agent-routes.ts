@@ -42,8 +42,12 @@ export function mountAgentRoutes(app: Hono<AppEnv>, config: Config, agent: Agent
   });
 
   app.on(['GET', 'HEAD'], base + '/session', async (c) => {
-    const body = await agent.getSession(parseCookieHeader(c.req.header('cookie')));
-    return jsonResponse(200, body, [], c.get('corsHeaders'));
+    const result = await agent.getSession(parseCookieHeader(c.req.header('cookie')));
+    if (result.event) {
+      const { name, ...fields } = result.event;
+      c.get('logEvent')(name, fields);
+    }
+    return jsonResponse(200, result.body, result.cookies, c.get('corsHeaders'));
   });
 
   const allowed: Record<string, string> = {
