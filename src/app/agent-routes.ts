@@ -34,7 +34,7 @@ export const AGENT_ROUTES: readonly AgentRoute[] = [
   // Logout takes no parameters; extra ones are ignored rather than refused so a stray field never
   // keeps someone logged in (a malformed body is still refused).
   { path: '/logout', methods: ['POST'], csrf: true, body: true, run: (agent, _params, cookies) => agent.logout(cookies) },
-  { path: '/session', methods: ['GET', 'HEAD'], csrf: false, body: false, run: async (agent, _params, cookies) => ({ body: await agent.getSession(cookies), cookies: [] }) },
+  { path: '/session', methods: ['GET', 'HEAD'], csrf: false, body: false, run: (agent, _params, cookies) => agent.getSession(cookies) },
 ];
 
 export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config: Config, agent: Agent, routes: readonly AgentRoute[] = AGENT_ROUTES): void {
