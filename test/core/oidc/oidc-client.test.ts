@@ -178,3 +178,28 @@ describe('buildAuthorizationRequest', () => {
     expect(url.searchParams.has('code_verifier')).toBe(false);
   });
 });
+
+describe('revokeRefreshToken and endSessionUrl', () => {
+  it('never throws: an IdP whose metadata cannot be loaded is a failed revocation', async () => {
+    const c = createOidcClient(config, { fetch: fakeIdp({ failDiscovery: true }).fetch, now: () => NOW });
+    expect(await c.revokeRefreshToken('rt')).toEqual({ revoked: false, reason: 'revocation_failed' });
+  });
+
+  it('names the client, never a token, in the end-session URL, and has none without the endpoint', async () => {
+    const withEndpoint = createOidcClient(config, { fetch: fakeIdp({ metadata: { end_session_endpoint: `${ISSUER}/logout?ui=1` } }).fetch, now: () => NOW });
+    const url = new URL((await withEndpoint.endSessionUrl())!);
+    expect(url.origin + url.pathname).toBe(`${ISSUER}/logout`);
+    expect(Object.fromEntries(url.searchParams)).toEqual({ ui: '1', client_id: 'client-1', post_logout_redirect_uri: config.postLogoutRedirectUri });
+    expect(await createOidcClient(config, { fetch: fakeIdp().fetch, now: () => NOW }).endSessionUrl()).toBeUndefined();
+  });
+});
+
+describe('verifyJwt', () => {
+  it('checks another kind of JWT with the same issuer, audience and keys', async () => {
+    const c = createOidcClient(config, { fetch: fakeIdp().fetch, now: () => NOW });
+    const profile = { kind: 'logout_token', maxLength: 16 * 1024, algorithms: ['RS256'], typ: { expected: 'logout+jwt' }, requiredClaims: ['iss', 'aud', 'iat', 'events'] } as const;
+    const token = await idToken({ nonce: undefined, events: {} }, { typ: 'logout+jwt' });
+    expect((await c.verifyJwt(token, profile)).payload.sub).toBe('user-1');
+    expect(await reason(c.verifyJwt(await idToken({ iss: 'https://evil.example.test' }, { typ: 'logout+jwt' }), profile))).toBe('invalid_request:logout_token_err_jwt_claim_validation_failed');
+  });
+});
