@@ -191,8 +191,8 @@ export function isReason(value: string): value is Reason {
   if (value in REASONS) return true;
   const family = /^(token_endpoint|par|id_token|logout_token)_(.+)$/.exec(value);
   if (!family) return false;
-  const [, prefix, rest] = family as unknown as [string, string, string];
-  switch (prefix) {
+  const rest = family[2]!;
+  switch (family[1]) {
     case 'token_endpoint':
       return /^[45][0-9]{2}$/.test(rest) || rest === 'other' || (OAUTH_ERRORS as readonly string[]).includes(rest);
     case 'par':

@@ -6,8 +6,8 @@
  */
 import type { JWTPayload } from 'jose';
 import type { Config } from '../types.js';
-import { TokenHandlerError, type IdTokenFailure, type JwtFailure } from '../errors.js';
-import type { JwtProfile, JwtValidator } from './jwt-validation.js';
+import { TokenHandlerError, type IdTokenFailure } from '../errors.js';
+import { JWT_INVALID_DETAIL, type JwtProfile, type JwtValidator } from './jwt-validation.js';
 
 const MAX_ID_TOKEN_LENGTH = 16 * 1024;
 /** Other kinds of JWT an IdP signs with the same keys; none of them is an ID token (RFC 8725 §3.11). */
@@ -39,8 +39,8 @@ export function idTokenProfile(config: Config): JwtProfile {
 
 export function createIdTokenValidator(config: Config, jwt: JwtValidator): IdTokenValidator {
   const profile = idTokenProfile(config);
-  const invalid = (failure: JwtFailure | IdTokenFailure) =>
-    new TokenHandlerError('invalid_request', { reason: `id_token_${failure}`, detail: 'The ID token is invalid' });
+  const invalid = (failure: IdTokenFailure) =>
+    new TokenHandlerError('invalid_request', { reason: `id_token_${failure}`, detail: JWT_INVALID_DETAIL.id_token });
   return {
     async validate(idToken, expected) {
       const { header, payload } = await jwt.verify(idToken, profile);

@@ -62,7 +62,8 @@ export interface JwtValidatorOptions {
   readonly discovery: Discovery;
 }
 
-const DETAIL: Record<JwtKind, string> = {
+/** The `detailed_error` of a refused JWT, by kind. */
+export const JWT_INVALID_DETAIL: Record<JwtKind, string> = {
   id_token: 'The ID token is invalid',
   logout_token: 'The logout token is invalid',
 };
@@ -70,7 +71,7 @@ const DETAIL: Record<JwtKind, string> = {
 /** The error for a refused JWT of `kind`. */
 export function jwtInvalid(kind: JwtKind, failure: JwtFailure, cause?: unknown): TokenHandlerError {
   const reason: JwtReason = `${kind}_${failure}`;
-  return new TokenHandlerError('invalid_request', { reason, detail: DETAIL[kind], ...(cause !== undefined ? { cause } : {}) });
+  return new TokenHandlerError('invalid_request', { reason, detail: JWT_INVALID_DETAIL[kind], ...(cause !== undefined ? { cause } : {}) });
 }
 
 export function createJwtValidator(options: JwtValidatorOptions): JwtValidator {
