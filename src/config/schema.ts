@@ -80,7 +80,7 @@ export const SETTINGS = [
     type: 'choice',
     values: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     defaultDoc: 'from what is set',
-    doc: '`private_key_jwt` when only a private key is set, otherwise `client_secret_basic`',
+    doc: 'how the client authenticates to the provider (unset: `private_key_jwt` when only a private key is set, otherwise `client_secret_basic`)',
   },
   {
     name: 'TH_COOKIE_KEYS',

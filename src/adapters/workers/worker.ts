@@ -30,7 +30,7 @@ type Loaded = { app: TokenHandlerApp } | { failure: () => Response; log: string 
 
 /** The app with the Workers specifics: the client's IP from Cloudflare, and bodies passed through as fetched. */
 export function createWorkersApp(raw: RawConfig, deps: Partial<AppDeps> = {}): TokenHandlerApp {
-  return createApp(parseConfig(raw), {
+  return createApp(parseConfig(raw, { platform: 'workers' }), {
     // Workers' fetch keeps a compressed upstream body compressed when it is returned unread, so
     // Content-Encoding must stay (unlike Node's undici, which decodes it).
     upstreamBodyDecoded: false,
