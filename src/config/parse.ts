@@ -153,10 +153,11 @@ type Maybe<N extends string, T> = Named<N> extends { default: string } ? T : T |
  * default, reports a missing required setting and a bad value, and never quotes a secret.
  */
 function createReader(raw: RawConfig, problems: string[]) {
-  const spec = (name: string, type: SettingSpec['type']): SettingSpec => {
+  // The types allow only names of the right kind; this guards the cast.
+  const spec = <T extends SettingSpec['type']>(name: string, type: T): Extract<SettingSpec, { type: T }> => {
     const found = settingSpec(name);
     if (found?.type !== type) throw new TypeError(`${name} is not a ${type} setting in the schema`);
-    return found;
+    return found as Extract<SettingSpec, { type: T }>;
   };
   /** The trimmed text that was set, or undefined when missing or empty. */
   const given = (name: SettingName): string | undefined => {
@@ -176,12 +177,11 @@ function createReader(raw: RawConfig, problems: string[]) {
     text<N extends NamesOf<'text'>>(name: N): Maybe<N, string> {
       const s = spec(name, 'text');
       const value = text(s);
-      if (value !== undefined && s.type === 'text' && s.pattern && !s.pattern.test(value)) problems.push(`${name} must be ${s.patternDoc ?? `like ${s.pattern}`}${got(s, value)}`);
+      if (value !== undefined && s.pattern && !s.pattern.test(value)) problems.push(`${name} must be ${s.patternDoc ?? `like ${s.pattern}`}${got(s, value)}`);
       return value as Maybe<N, string>;
     },
     integer(name: NamesOf<'integer'>): number {
       const s = spec(name, 'integer');
-      if (s.type !== 'integer') throw new TypeError(name);
       const value = text(s)!;
       if (!/^\d+$/.test(value)) {
         problems.push(`${name} must be a whole number of ${s.unit}${got(s, value)}`);
@@ -202,16 +202,14 @@ function createReader(raw: RawConfig, problems: string[]) {
     },
     choice<N extends NamesOf<'choice'>>(name: N): Maybe<N, Named<N>['values'][number]> {
       const s = spec(name, 'choice');
-      if (s.type !== 'choice') throw new TypeError(name);
       const value = text(s);
       if (value === undefined) return undefined as Maybe<N, Named<N>['values'][number]>;
       const match = s.values.find((v) => v === value.toLowerCase());
       if (match === undefined) problems.push(`${name} must be one of ${s.values.join(', ')}${got(s, value)}`);
-      return (match ?? s.default ?? s.values[0]) as Maybe<N, Named<N>['values'][number]>;
+      return (match ?? s.default) as Maybe<N, Named<N>['values'][number]>;
     },
     parsed<N extends NamesOf<'parsed'>>(name: N): Maybe<N, ReturnType<Named<N>['parse']>> {
       const s = spec(name, 'parsed');
-      if (s.type !== 'parsed') throw new TypeError(name);
       const value = text(s);
       return (value === undefined ? undefined : s.parse(value, name, problems)) as Maybe<N, ReturnType<Named<N>['parse']>>;
     },

@@ -99,6 +99,11 @@ describe('types', () => {
     expect(parseConfig(baseRaw({ TH_LOG_LEVEL: 'WARN' })).logLevel).toBe('warn');
     expect(parseConfig(baseRaw({ TH_CLIENT_AUTH: 'Client_Secret_Post' })).clientAuth).toBe('client_secret_post');
     expect(problems(baseRaw({ TH_LOG_LEVEL: 'loud' }))).toEqual(['TH_LOG_LEVEL must be one of debug, info, warn, error (got "loud")']);
+    // A bad method is one problem: the method still follows from what is set, so nothing else is reported.
+    const jwk = JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' });
+    expect(problems(baseRaw({ TH_CLIENT_SECRET: undefined, TH_CLIENT_PRIVATE_KEY: jwk, TH_CLIENT_AUTH: 'jwt' }))).toEqual([
+      'TH_CLIENT_AUTH must be one of client_secret_basic, client_secret_post, private_key_jwt (got "jwt")',
+    ]);
   });
 
   it('checks a text setting against its pattern', () => {
