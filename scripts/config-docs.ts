@@ -39,7 +39,8 @@ function meaning(spec: SettingSpec): string {
 
 /** The generated Markdown: the table, then the rules every row follows. */
 export function renderConfigDocs(): string {
-  const rows = SETTINGS.map((spec: SettingSpec) => `| ${[code(spec.name), required(spec), defaultValue(spec), meaning(spec)].map(cell).join(' | ')} |`);
+  const row = (cells: string[]) => `|${cells.map((c) => (c ? ` ${cell(c)} ` : ' ')).join('|')}|`;
+  const rows = SETTINGS.map((spec: SettingSpec) => row([code(spec.name), required(spec), defaultValue(spec), meaning(spec)]));
   const pairs = TRUE_WORDS.map((word, i) => `${code(word)}/${code(FALSE_WORDS[i]!)}`);
   const limited = SETTINGS.filter((spec: SettingSpec) => spec.platforms).map((spec) => code(spec.name));
   return [
