@@ -29,7 +29,7 @@ type Loaded = { handler: TokenHandler<WorkerBindings> } | { failure: StartupFail
 
 /** The token handler with the Workers specifics: the client's IP from Cloudflare; API calls with fetch (the default). */
 export function createWorkersTokenHandler(raw: RawConfig, deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}): TokenHandler<WorkerBindings> {
-  return createTokenHandler<WorkerBindings>(parseConfig(raw), {
+  return createTokenHandler<WorkerBindings>(parseConfig(raw, { platform: 'workers' }), {
     // Set by Cloudflare's edge on every request; a client cannot supply its own.
     clientIp: (_env, request) => request.headers.get('cf-connecting-ip') ?? undefined,
     ...deps,

@@ -70,18 +70,6 @@ export interface RewriteInput {
   readonly clientIp?: string;
 }
 
-/** What `X-Forwarded-Proto` and `-Host` say, from the configured public origin (never from the request). */
-const forwardedFor = new WeakMap<object, { proto: string; host: string }>();
-function publicOriginParts(config: Pick<Config, 'publicOrigin'>): { proto: string; host: string } {
-  let parts = forwardedFor.get(config);
-  if (!parts) {
-    const origin = new URL(config.publicOrigin);
-    parts = { proto: origin.protocol.slice(0, -1), host: origin.host };
-    forwardedFor.set(config, parts);
-  }
-  return parts;
-}
-
 /**
  * The upstream request for a matched route (contract §2 step 4). `authorization` is the header
  * value the token step chose (`Bearer …`, later `DPoP …`); undefined only for public routes, which
@@ -92,7 +80,7 @@ export function rewriteUpstreamRequest(
   input: RewriteInput,
   match: RouteMatch,
   authorization: string | undefined,
-  config: Pick<Config, 'publicOrigin'>,
+  config: Pick<Config, 'publicProto' | 'publicHost'>,
   names: CookieNames,
 ): UpstreamRequest {
   // Read before iterating: a second Cookie line may reach us joined with ', ' and is handled there.
@@ -109,10 +97,10 @@ export function rewriteUpstreamRequest(
   // `Connection: cookie` makes even the other cookies hop-by-hop (RFC 9110 §7.6.1).
   if (cookie && !named?.has('cookie')) headers.set('cookie', cookie);
   if (authorization !== undefined) headers.set('authorization', authorization);
-  const origin = publicOriginParts(config);
   if (input.clientIp) headers.set('x-forwarded-for', input.clientIp);
-  headers.set('x-forwarded-proto', origin.proto);
-  headers.set('x-forwarded-host', origin.host);
+  // From the configured public origin, never from the request.
+  headers.set('x-forwarded-proto', config.publicProto);
+  headers.set('x-forwarded-host', config.publicHost);
   return { url: match.route.upstream + match.rest + input.search, method: input.method, headers };
 }
 
