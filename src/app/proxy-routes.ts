@@ -76,7 +76,7 @@ async function forward(c: Context<AppEnv>, upstream: UpstreamRequest, config: Co
     void response.body?.cancel().catch(() => {});
     throw new TokenHandlerError('upstream_unavailable', 'The API answered with an invalid response', { reason: 'upstream_bad_status' });
   }
-  const headers = filterUpstreamResponseHeaders(response.headers, agent.names);
+  const headers = filterUpstreamResponseHeaders(response.headers, agent.names, upstream.route);
   // Node's global fetch has already decoded a gzip/br body; passing the old encoding on would corrupt it.
   if (deps.upstreamBodyDecoded && bodyWasDecoded(method, response.status, headers.get('content-encoding'))) {
     headers.delete('content-encoding');

@@ -115,7 +115,7 @@ export function createNodeProxy(app: TokenHandlerApp): (req: IncomingMessage, re
       }
       const upstream = await forward(req, res, decision.upstream);
       const status = upstream.statusCode!;
-      const out = filterUpstreamResponseHeaders(new RawHeaderView(upstream.rawHeaders), names);
+      const out = filterUpstreamResponseHeaders(new RawHeaderView(upstream.rawHeaders), names, decision.upstream.route);
       cors?.forEach((value, name) => out.set(name, value));
       out.set('x-request-id', requestId);
       done(status);
