@@ -240,9 +240,9 @@ function filterOriginResponse(cf: CloudFrontResponseEvent['Records'][0]['cf'], s
 }
 
 /**
- * The options of the route an origin-response answers. The event holds the request as forwarded
- * (the route's upstream as origin, or, as far as CloudFront documents it, the viewer's path): any
- * route either way may be the one, so `allow-sniffing` holds only when every one of them says so.
+ * The options of the route an origin-response answers. Its request may show the upstream and path
+ * as forwarded or the viewer's path; every route found either way could be the one, so
+ * `allow-sniffing` holds only when all of them have it (none found: nosniff).
  */
 function answeredRoute(routes: readonly ApiRoute[], request: CloudFrontRequest): Pick<ApiRoute, 'nosniff'> | undefined {
   const custom = request.origin?.custom;
