@@ -150,7 +150,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
 
   /** The upstream's answer as the browser gets it (contract §2 step 5, §4). */
   function answer<Out>(request: ProxyRequest<unknown>, prepared: PreparedCall<unknown>, upstream: UpstreamAnswer<Out>): ProxyResult<Out> {
-    const headers = filterUpstreamResponseHeaders(upstream.headers, agent.names);
+    const headers = filterUpstreamResponseHeaders(upstream.headers, agent.names, prepared.route);
     prepared.cors?.forEach((value, name) => headers.set(name, value));
     headers.set('x-request-id', request.requestId);
     log.logged(request.requestId, request.method, splitTarget(request.target).path, upstream.status, request.started);

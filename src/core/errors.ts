@@ -55,6 +55,9 @@ export const REASONS = {
   extra_param_not_allowed: 'login/start or refresh got a parameter that TH_EXTRA_AUTH_PARAMS / TH_EXTRA_TOKEN_PARAMS does not allow.',
   no_refresh_token: 'refresh was called without a (valid) refresh token cookie.',
   session_too_large: 'The tokens are too large to keep in cookies.',
+  session_cookies_orphaned: 'Refresh-token or ID cookies came without the access-token cookie that anchors them (planted by a sibling subdomain, or half a session): no session, cleared.',
+  session_ids_differ: 'The session cookies carry different session ids (mixed sessions): no session, cleared.',
+  session_format_old: 'Session cookies of the format before session ids: no session, cleared (a one-time logout after the upgrade).',
   // Agent requests (app).
   method_not_allowed: 'An agent endpoint was called with a method it does not accept.',
   agent_path_unknown: 'A path under the agent base that is no endpoint.',
@@ -76,6 +79,7 @@ export const REASONS = {
   path_unknown: 'A path that is neither an agent endpoint nor an API route.',
   absolute_form_target: 'The request target is a URL, not a path (Node).',
   bad_request_target: 'The request target cannot be parsed (Node).',
+  header_malformed: 'A request header that no Headers object can hold (NUL, CR or LF, a bad name) arrived through CloudFront (Lambda@Edge).',
   // The proxy (app, core/proxy).
   path_not_absolute: 'An API path that does not start with /.',
   path_bad_character: 'An API path with a backslash, # or control character.',

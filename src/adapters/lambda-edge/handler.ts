@@ -34,7 +34,9 @@ import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
 import type { LogSink } from '../../core/ports.js';
 import { filterUpstreamResponseHeaders } from '../../core/proxy/headers.js';
-import { matchRoute } from '../../core/proxy/routes.js';
+import { matchRoute, routesByUpstream } from '../../core/proxy/routes.js';
+import type { ApiRoute } from '../../core/types.js';
+import { carryRequestHeaders, carryResponseHeaders, fromByteString, toByteString } from './event-headers.js';
 
 /** Replaced by `npm run build:edge` with the validated settings from the configuration file. */
 declare const __TH_EDGE_SETTINGS__: EdgeSettings | undefined;
@@ -102,17 +104,29 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
     const state = await ready;
     if (cf.config.eventType === 'origin-response') return filterOriginResponse(cf as CloudFrontResponseEvent['Records'][0]['cf'], state);
 
-    const request = (cf as CloudFrontRequestEvent['Records'][0]['cf']).request;
+    const viewer = (cf as CloudFrontRequestEvent['Records'][0]['cf']).request;
+    const origin = viewer.headers['origin']?.[0]?.value;
+    // Refusals before the app runs: the app's own error answer and log line, with CloudFront's request id.
+    const refuse = (error: TokenHandlerError) => {
+      const response = state.handler.log.rejected(error, cf.config.requestId, corsHeaders(origin ?? null, state.config));
+      response.headers.set('x-request-id', cf.config.requestId);
+      return toCloudFrontResponse(response);
+    };
+    let request: CloudFrontRequest;
+    try {
+      // Any value a Headers can hold from here on (event-headers.ts); the event itself is left as it came.
+      request = { ...viewer, headers: carryRequestHeaders(viewer.headers) };
+    } catch {
+      return refuse(new TokenHandlerError('invalid_request', 'A request header is malformed', { reason: 'header_malformed' }));
+    }
     // CloudFront cuts a body past 1 MB (40 KB on viewer triggers) and says so; an agent endpoint
     // must never act on half a form. A proxied request is not read here: CloudFront sends the
     // whole original body upstream. The app routes on the resolved path, so that is the one to check.
     if (request.body?.inputTruncated && !matchRoute(state.config.apiRoutes, new URL(request.uri, 'https://edge.invalid').pathname)) {
-      const error = new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_truncated' });
-      const response = state.handler.log.rejected(error, cf.config.requestId, corsHeaders(request.headers['origin']?.[0]?.value ?? null, state.config));
-      response.headers.set('x-request-id', cf.config.requestId);
-      return toCloudFrontResponse(response);
+      return refuse(new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_truncated' }));
     }
-    return (await state.handleRequest(event as CloudFrontRequestEvent, context)) as EdgeResult;
+    const carried: CloudFrontRequestEvent = { Records: [{ cf: { ...(cf as CloudFrontRequestEvent['Records'][0]['cf']), request } }] };
+    return (await state.handleRequest(carried, context)) as EdgeResult;
   };
 }
 
@@ -173,19 +187,20 @@ function handToCloudFront(prepared: PreparedCall<WebBody>, env: EdgeBindings, co
 }
 
 /**
- * The upstream request's headers in CloudFront's shape. Read-only headers keep exactly their
- * original entries (present or absent), headers CloudFront forbids are never added, `host` names
- * the new origin, and nothing repeats a name from the origin's custom headers.
+ * The upstream request's headers in CloudFront's shape, values as the viewer sent them again
+ * (fromByteString). Read-only headers keep exactly their original entries (present or absent),
+ * headers CloudFront forbids are never added, `host` names the new origin, and nothing repeats a
+ * name from the origin's custom headers.
  */
 function toCloudFrontHeaders(headers: Headers, original: CloudFrontHeaders, host: string, customHeaders: CloudFrontHeaders): CloudFrontHeaders {
   const result: CloudFrontHeaders = {};
   headers.forEach((value, name) => {
     if (READ_ONLY_ORIGIN_REQUEST.includes(name) || DISALLOWED.test(name) || name in customHeaders) return;
-    result[name] = [{ key: original[name]?.[0]?.key ?? name, value }];
+    result[name] = [{ key: original[name]?.[0]?.key ?? name, value: fromByteString(value) }];
   });
   for (const name of READ_ONLY_ORIGIN_REQUEST) {
     const entries = original[name];
-    if (entries) result[name] = entries;
+    if (entries) result[name] = entries.map((entry) => ({ ...entry, value: fromByteString(entry.value) }));
   }
   result['host'] = [{ key: 'Host', value: host }];
   return result;
@@ -194,27 +209,37 @@ function toCloudFrontHeaders(headers: Headers, original: CloudFrontHeaders, host
 /** Contract §2 step 5 and §4 on the upstream's answer, edited in place (read-only headers untouched). */
 function filterOriginResponse(cf: CloudFrontResponseEvent['Records'][0]['cf'], state: Ready): CloudFrontResponse {
   const response = cf.response;
-  const incoming = new Headers();
-  for (const [name, entries] of Object.entries(response.headers)) {
-    if (READ_ONLY_ORIGIN_RESPONSE.includes(name)) continue;
-    for (const { value } of entries) incoming.append(name, value);
-  }
-  const kept = filterUpstreamResponseHeaders(incoming, state.handler.agent.names);
+  const incoming = carryResponseHeaders(response.headers, READ_ONLY_ORIGIN_RESPONSE);
+  const kept = filterUpstreamResponseHeaders(incoming, state.handler.agent.names, answeredRoute(state.config.apiRoutes, cf.request));
   const keptCookies = new Set(kept.getSetCookie());
   const headers: CloudFrontHeaders = {};
   for (const [name, entries] of Object.entries(response.headers)) {
     if (name === 'set-cookie') {
-      const cookies = entries.filter(({ value }) => keptCookies.has(value));
+      const cookies = entries.filter(({ value }) => keptCookies.has(toByteString(value)));
       if (cookies.length > 0) headers[name] = cookies;
     } else if (READ_ONLY_ORIGIN_RESPONSE.includes(name) || kept.has(name)) {
       headers[name] = entries;
     }
   }
+  const nosniff = kept.get('x-content-type-options');
+  if (nosniff) headers['x-content-type-options'] = [{ key: 'X-Content-Type-Options', value: nosniff }];
   corsHeaders(cf.request.headers['origin']?.[0]?.value ?? null, state.config)?.forEach((value, name) => {
     headers[name] = [{ key: name, value }];
   });
   response.headers = headers;
   return response;
+}
+
+/**
+ * The options of the route an origin-response answers. Its request may show the upstream and path
+ * as forwarded or the viewer's path; every route found either way could be the one, so
+ * `allow-sniffing` holds only when all of them have it (none found: nosniff).
+ */
+function answeredRoute(routes: readonly ApiRoute[], request: CloudFrontRequest): Pick<ApiRoute, 'nosniff'> | undefined {
+  const custom = request.origin?.custom;
+  const candidates = [matchRoute(routes, request.uri)?.route, ...(custom ? routesByUpstream(routes, `${custom.protocol}://${custom.domainName}:${custom.port}${request.uri}`) : [])];
+  const found = candidates.filter((route) => route !== undefined);
+  return found.length > 0 && found.every((route) => !route.nosniff) ? { nosniff: false } : undefined;
 }
 
 /** A Response the function writes itself (errors before the app runs), in CloudFront's shape. */

@@ -125,7 +125,7 @@ describe('filterUpstreamResponseHeaders', () => {
     upstream.append('set-cookie', ' __Secure-th-id.1 =x');
     upstream.append('set-cookie', '__Host-th-at-other=1');
     const out = filterUpstreamResponseHeaders(upstream, names);
-    expect([...out.keys()].sort()).toEqual(['location', 'set-cookie', 'www-authenticate']);
+    expect([...out.keys()].sort()).toEqual(['location', 'set-cookie', 'www-authenticate', 'x-content-type-options']);
     expect(out.getSetCookie()).toEqual(['__Host-th-at-other=1']);
   });
 });
