@@ -1,18 +1,16 @@
 /**
- * The Node entry: what a container deployment runs (`npm run serve`). Configuration comes from
- * `TH_*` environment variables; the port from `PORT` (default 8080), the bind address from `HOST`
- * (default 0.0.0.0, as a container needs).
+ * The Node server: the app with Node's specifics, and listening. The process entry (environment,
+ * signals) is `main.ts`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createApp, type AppDeps, type TokenHandlerApp } from '../../app/create-app.js';
 import { createNodeProxy } from './fast-path.js';
 import { nodeUnsealCrypto } from './unseal-crypto.js';
 import { createNodeUpstreamFetch } from './http-transport.js';
 import { errorResponse } from '../../app/responses.js';
-import { ConfigError, parseConfig, type Config } from '../../config/parse.js';
+import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
 
 /** The app with Node's specifics: the caller's address, the raw request target, and node:http for API calls. */
@@ -87,28 +85,4 @@ export function startNodeServer(
       });
     });
   });
-}
-
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const app = createNodeApp(config);
-  const port = Number(process.env['PORT'] ?? 8080);
-  const server = await startNodeServer(nodeFetchHandler(app), { port, hostname: process.env['HOST'] ?? '0.0.0.0' });
-  console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'listening', url: server.url, issuer: config.issuer }));
-  const stop = () => void server.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await main();
 }
