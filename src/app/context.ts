@@ -33,6 +33,8 @@ export interface AppDeps {
    * instead hands the rewritten request back to CloudFront, which forwards it itself.
    */
   readonly forward?: (upstream: UpstreamRequest, c: Context<AppEnv>) => Promise<Response>;
+  /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
+  readonly shuttingDown?: () => boolean;
 }
 
 export interface AppEnv {

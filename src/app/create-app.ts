@@ -9,6 +9,7 @@ import { createAgent } from '../core/agent/agent.js';
 import { createSealer } from '../core/session/cookie-seal.js';
 import { TokenHandlerError, isTokenHandlerError } from '../core/errors.js';
 import { mountAgentRoutes } from './agent-routes.js';
+import { mountHealthRoutes } from './health-routes.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { assertHeaderSize, corsHeaders } from './guards.js';
 import { createLogger, describeCause } from './log.js';
@@ -30,6 +31,7 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
     ...(partialDeps.forward ? { forward: partialDeps.forward } : {}),
     ...(partialDeps.upstreamFetch ? { upstreamFetch: partialDeps.upstreamFetch } : {}),
     ...(partialDeps.unsealCrypto ? { unsealCrypto: partialDeps.unsealCrypto } : {}),
+    ...(partialDeps.shuttingDown ? { shuttingDown: partialDeps.shuttingDown } : {}),
   };
   const logger = createLogger(config.logLevel, deps.logSink, deps.now);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
@@ -79,6 +81,7 @@ export function createApp(config: Config, partialDeps: Partial<AppDeps> = {}) {
   // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
   const decideProxy = createProxyDecider(config, agent);
   mountProxyRoutes(app, config, agent, deps, decideProxy);
+  mountHealthRoutes(app, config, agent, deps);
   mountAgentRoutes(app, config, agent);
 
   app.notFound(() => {

@@ -50,6 +50,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
+  /** Stops accepting and lets requests in flight finish; after `graceMs` closes what is left. True if nothing was cut short. */
+  drain(graceMs: number): Promise<boolean>;
 }
 
 export function startNodeServer(
@@ -81,6 +83,22 @@ export function startNodeServer(
           new Promise<void>((done) => {
             server.closeAllConnections();
             server.close(() => done());
+          }),
+        drain: (graceMs) =>
+          new Promise<boolean>((done) => {
+            let cut = false;
+            // A keep-alive connection goes idle once its response is out; close it then, not at its timeout.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
+            const deadline = setTimeout(() => {
+              cut = true;
+              server.closeAllConnections();
+            }, graceMs).unref();
+            server.close(() => {
+              clearInterval(sweep);
+              clearTimeout(deadline);
+              done(!cut);
+            });
+            server.closeIdleConnections();
           }),
       });
     });
