@@ -70,7 +70,7 @@ let upstream: Awaited<ReturnType<typeof startHeldUpstream>>;
 let server: ServerProcess | undefined;
 
 beforeAll(async () => {
-  provider = await startDemoProvider({ port: 0, clients: [{ client_id: 'drain-test', client_secret: randomSecret(), redirect_uris: ['https://www.example.test/'] }] });
+  provider = await startDemoProvider({ port: 0, clients: [{ client_id: 'drain-test', client_secret: randomSecret(), token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['https://www.example.test/'], post_logout_redirect_uris: ['https://www.example.test/'] }] });
   upstream = await startHeldUpstream();
 });
 

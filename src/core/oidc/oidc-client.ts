@@ -39,7 +39,7 @@ export interface AuthorizationRequest {
   readonly codeVerifier: string;
 }
 
-interface ServerState {
+export interface ServerState {
   readonly as: oauth.AuthorizationServer;
   readonly jwks: ReturnType<typeof createRemoteJWKSet>;
   readonly fetchedAt: number;
