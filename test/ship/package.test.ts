@@ -183,30 +183,19 @@ export { app, server, worker, edge, problems, type Agent };
     expect(result).toBe('ok');
   });
 
-  it('mounts into a host Hono app, which runs a login through it', async () => {
-    await writeFile(
-      join(host, 'host.mjs'),
-      `import { Hono } from 'hono';
-import { parseConfig } from 'edge-token-handler';
-import { createNodeApp, nodeFetchHandler, startNodeServer } from 'edge-token-handler/node';
-
-const config = parseConfig(process.env);
-const tokenHandler = createNodeApp(config);
-const app = new Hono();
-app.get('/', (c) => c.text('the host app'));
-for (const prefix of [config.agentPath, ...config.apiRoutes.map((route) => route.prefix)]) {
-  app.all(prefix + '/*', (c) => tokenHandler.fetch(c.req.raw, c.env));
-}
-const server = await startNodeServer(nodeFetchHandler(app), { port: 0, hostname: '127.0.0.1' });
-console.log(JSON.stringify({ msg: 'listening', url: server.url }));
-`,
-    );
+  it("runs the README's Hono example (only the port changed): the host's own route, a login through it, and a drain on SIGTERM", async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const example = /\*\*A Hono app on Node\*\*[^]*?```ts\n([^]*?)```/.exec(readme)?.[1];
+    expect(example).toContain("startNodeServer(nodeFetchHandler(app), { port: 8080, hostname: '0.0.0.0' })");
+    const runnable = example!.replace("{ port: 8080, hostname: '0.0.0.0' }", "{ port: 0, hostname: '127.0.0.1' }") + "console.log(JSON.stringify({ msg: 'listening', url: server.url }));\n";
+    await writeFile(join(host, 'host.mjs'), runnable);
     const server = startServerProcess(['host.mjs'], { ...settings(), TH_LOG_LEVEL: 'warn' }, host);
     processes.push(server);
     const base = await server.url();
-    expect(await (await fetch(base + '/')).text()).toBe('the host app');
+    expect(await (await fetch(base + '/')).text()).toBe('my app');
     await loginAndCallTheApi(base);
-    server.stop();
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
   });
 
   it('runs npx edge-token-handler: check-config refuses a misspelt setting (exit 1), keygen prints a key', async () => {
