@@ -51,7 +51,8 @@ describe('osls package', () => {
   });
 });
 
-it('keeps edge-config.json (your Lambda@Edge settings) and packed tarballs out of git', async () => {
-  const { stdout } = await run('git', ['check-ignore', 'edge-config.json', 'edge-token-handler-0.1.0.tgz'], { cwd: ROOT });
-  expect(stdout.trim().split('\n')).toEqual(['edge-config.json', 'edge-token-handler-0.1.0.tgz']);
+it('keeps your settings files (edge-config.json, th.env) and packed tarballs out of git', async () => {
+  const files = ['edge-config.json', 'th.env', 'edge-token-handler-0.1.0.tgz'];
+  const { stdout } = await run('git', ['check-ignore', ...files], { cwd: ROOT });
+  expect(stdout.trim().split('\n')).toEqual(files);
 });
