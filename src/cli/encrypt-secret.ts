@@ -56,7 +56,8 @@ function problemsWith(setting: SecretSetting, value: string): string[] {
     TH_PUBLIC_ORIGIN: 'https://www.example.com',
     TH_ISSUER: 'https://login.example.com',
     TH_CLIENT_ID: 'check',
-    TH_COOKIE_KEYS: `check:${'c'.repeat(32)}`,
+    // Random, so the stand-in passes the weak-secret check.
+    TH_COOKIE_KEYS: `check:${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')}`,
     TH_CLIENT_SECRET: 'c'.repeat(32),
     [setting]: value,
   };
