@@ -7,9 +7,6 @@
 
 import { afterAll, beforeAll, expect } from 'vitest';
 import fc from 'fast-check';
-import { createSealer, type SealPurpose } from '../../src/core/session/cookie-seal.js';
-import { chunkName, cookieNames, cookiesToStore, parseCookieHeader, readCookieValue } from '../../src/core/session/cookie-table.js';
-import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../../src/core/proxy/headers.js';
 import type { NodeTokenHandler } from '../../src/adapters/node/server.js';
 import { startHostileProvider, type HostileProvider } from './hostile-provider.js';
 import { CLIENT_ID, REDIRECT_URI, attackApp, cookieKeysFor, createRecorder, hostileLogin, spaFor } from './harness.js';
