@@ -100,6 +100,8 @@ function configFailure(error: unknown, now: () => number): { failure: () => Resp
   };
 }
 
+export { SessionStoreObject } from './session-store-object.js';
+
 const worker = createWorker();
 
 export default { fetch: worker.fetch } satisfies { fetch: TokenHandlerWorker['fetch'] };
