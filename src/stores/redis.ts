@@ -56,6 +56,7 @@ export class RedisStore implements SessionStore {
   readonly #connection: Connection;
   readonly #connectTimeoutMs: number;
   readonly #commandTimeoutMs: number;
+  readonly #cluster: boolean;
   /** 'Redis' or 'Redis cluster', for messages. */
   readonly #where: string;
   #lastError: Error | undefined;
@@ -70,6 +71,7 @@ export class RedisStore implements SessionStore {
     const { target } = options;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#cluster = target.cluster;
     this.#where = target.cluster ? 'Redis cluster' : 'Redis';
     const socket = {
       connectTimeout: this.#connectTimeoutMs,
@@ -91,6 +93,8 @@ export class RedisStore implements SessionStore {
       target.cluster
         ? createCluster({
             rootNodes: [{ socket: { host: target.host, port: target.port } }],
+            // Connect to a node when a key needs it: one node down must not hold up the others.
+            minimizeConnections: true,
             // Discovered nodes get only these: credentials, TLS and timeouts must be here.
             defaults: { ...common, socket },
             commandOptions: { timeout: this.#commandTimeoutMs },
@@ -171,17 +175,19 @@ export class RedisStore implements SessionStore {
     const pending = send(this.#connection);
     pending.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const unanswered = new TimeoutError();
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError()), this.#commandTimeoutMs);
+      timer = setTimeout(() => reject(unanswered), this.#commandTimeoutMs);
     });
     try {
       const reply = await Promise.race([pending, timeout]);
       this.#answers += 1;
       return reply;
     } catch (error) {
-      // Nothing answered since this was sent: the connection is dead without having closed (a
-      // failed-over primary, a dropped route), so make a new one instead of waiting for TCP.
-      if (error instanceof TimeoutError && this.#answers === answersBefore) this.#reconnect();
+      // Sent on a connection that is up, and nothing answered since: it is dead without having
+      // closed (a failed-over primary, a dropped route), so make a new one rather than wait for
+      // TCP to notice. A cluster client leaves this to its node clients and topology refreshes.
+      if (error === unanswered && !this.#cluster && this.#connection.isReady && this.#answers === answersBefore) this.#reconnect();
       throw this.#unavailable(command, error);
     } finally {
       clearTimeout(timer);

@@ -57,6 +57,20 @@ async function sleep(milliseconds: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
+/** Retries `attempt` until it resolves, a bounded number of times (an engine coming back); its result. */
+export async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (let poll = 0; poll < MAX_POLLS; poll += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      last = error;
+      await sleep(POLL_INTERVAL_MS);
+    }
+  }
+  throw new Error(`still failing after ${MAX_POLLS} attempts`, { cause: last });
+}
+
 /** Lets the TTL pass: moves the injected clock, or polls `key` until the engine has expired it. */
 async function untilExpired(store: SessionStore, key: string, ttlSeconds: number, advance: ContractOptions['advance']): Promise<void> {
   if (advance) {

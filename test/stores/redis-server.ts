@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseStoreSetting, type RedisTarget } from '../../src/stores/select.js';
 
 const run = promisify(execFile);
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -116,4 +117,11 @@ function listenOnce(port: number): Promise<number> {
       server.close(() => resolve(bound));
     });
   });
+}
+
+/** The Redis target a TH_SESSION_STORE URL names, as select.ts reads it. */
+export function redisTarget(url: string): RedisTarget {
+  const parsed = parseStoreSetting(url);
+  if (parsed.setting?.kind !== 'redis') throw new Error(`not a Redis setting: ${parsed.problems?.join('; ')}`);
+  return parsed.setting.target;
 }

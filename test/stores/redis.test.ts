@@ -2,42 +2,21 @@
  * The Redis store against Debian's redis-server on loopback: the contract (three store instances,
  * so three connections, share one server as three token handler instances would), what is
  * particular to Redis (one connection reused, the key prefix, a database number, passwords, TLS),
- * and failure: a server that is down, hung, or down at start-up gives a clear error within the
- * store's timeouts, and the store recovers by itself when the server is back.
+ * and failure: a server that is down, hung, down at start-up, or a connection that went silent
+ * gives a clear error within the store's timeouts, and the store recovers by itself when the
+ * server is back.
  * Redis Cluster: test/stores/redis-cluster.test.ts.
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/ports.js';
 import { CLIENT_NAME, RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
-import { parseStoreSetting, type RedisTarget } from '../../src/stores/select.js';
-import { describeStoreContract, uniqueKey } from './contract.js';
-import { RedisServer } from './redis-server.js';
+import { describeStoreContract, eventually, uniqueKey } from './contract.js';
+import { BlackholeProxy } from './blackhole-proxy.js';
+import { redisTarget, RedisServer } from './redis-server.js';
 import { makeTlsFiles, type TlsFiles } from './tls-files.js';
 
 const SHORT = { connectTimeoutMs: 300, commandTimeoutMs: 300 };
-const RECOVERY_POLLS = 100;
-
-export function redisTarget(url: string): RedisTarget {
-  const parsed = parseStoreSetting(url);
-  if (parsed.setting?.kind !== 'redis') throw new Error(`not a Redis setting: ${parsed.problems?.join('; ')}`);
-  return parsed.setting.target;
-}
-
-/** Polls `attempt` until it resolves, a bounded number of times; its result. */
-export async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
-  let last: unknown;
-  for (let poll = 0; poll < RECOVERY_POLLS; poll += 1) {
-    try {
-      return await attempt();
-    } catch (error) {
-      last = error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  throw new Error(`still failing after ${RECOVERY_POLLS} attempts`, { cause: last });
-}
-
 const opened: RedisStore[] = [];
 function openStore(url: string, options: Omit<RedisStoreOptions, 'target'> = {}): RedisStore {
   const store = new RedisStore({ target: redisTarget(url), ...options });
@@ -137,6 +116,22 @@ describe('redis store', () => {
       expect(await store.get(key)).toMatch(/^(value|next)$/);
     } finally {
       await own.close();
+    }
+  });
+
+  it('drops a connection that went silent without closing, and goes on over a new one', async () => {
+    const proxy = await BlackholeProxy.start(server.port);
+    try {
+      const store = openStore(`redis://127.0.0.1:${proxy.port}`, SHORT);
+      const key = uniqueKey('blackhole');
+      await store.put(key, 'value', 60);
+      expect(proxy.blackholeOpenConnections()).toBe(1);
+      await expect(store.get(key)).rejects.toThrow('Redis GET failed: no answer within 300 ms');
+      // The old connection never answers again; only a new one can.
+      expect(await eventually(() => store.get(key))).toBe('value');
+      expect(proxy.liveConnections).toBe(1);
+    } finally {
+      await proxy.close();
     }
   });
 
