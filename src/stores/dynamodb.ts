@@ -103,8 +103,10 @@ export class DynamoDbStore implements SessionStore {
       this.#client.send(new PutItemCommand({ TableName: this.#table, Item, ...condition }), { abortSignal }).then(
         () => true,
         (error: unknown) => {
-          if (error instanceof ConditionalCheckFailedException) return false;
-          throw error;
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          // A retry after a lost answer finds its own first write: whether it wrote is unknown.
+          if ((error.$metadata.attempts ?? 1) > 1) throw new StoreUnavailableError(`DynamoDB PutItem failed (${this.#where}): retried, so whether it wrote is unknown`, { cause: error });
+          return false;
         },
       ),
     );
@@ -130,6 +132,7 @@ export class DynamoDbStore implements SessionStore {
     try {
       return await call(signal);
     } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
       const what = signal.aborted ? `no answer within ${this.#operationTimeoutMs} ms` : describe(error);
       throw new StoreUnavailableError(`DynamoDB ${operation} failed (${this.#where}): ${what}`, { cause: error });
     }

@@ -138,12 +138,20 @@ export class RedisStore implements SessionStore {
     await this.#run('DEL', (c) => c.del(KEY_PREFIX + key));
   }
 
-  /** Closes the connection: gracefully when it is up, at once when it is not. */
+  /** Closes the connection: gracefully (pending replies first) when it is up, within the command timeout. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
-    if (this.#connection.isReady) await this.#connection.close().catch(() => this.#connection.destroy());
-    else this.#connection.destroy();
+    if (this.#connection.isReady) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise((resolve) => {
+        timer = setTimeout(resolve, this.#commandTimeoutMs);
+      });
+      await Promise.race([this.#connection.close().catch(() => {}), timeout]);
+      clearTimeout(timer);
+    }
+    // After a graceful close this does nothing; otherwise it ends the connection now.
+    this.#connection.destroy();
   }
 
   // A single client retries its connection by itself; a cluster client gives up when no root

@@ -4,7 +4,8 @@
  * TH_SESSION_STORE_ENDPOINT name them), the item it writes (key, value, TTL attribute in epoch
  * seconds), an expired item DynamoDB has not deleted yet read as absent (dynalite never deletes
  * by TTL, as DynamoDB may not for days), a missing table, and failure: dynalite stopped or hung
- * gives a clear error within the store's timeouts, and the store recovers when it is back.
+ * gives a clear error within the store's timeouts, and the store recovers when it is back; a
+ * compare-and-set whose answer was lost and that the SDK retried is reported as unknown.
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { DYNAMODB_TABLE } from '../../src/stores/dynamodb-table.js';
 import { selectSessionStore, type OpenedStore } from '../../src/stores/select.js';
 import { describeStoreContract, eventually, uniqueKey } from './contract.js';
 import { createTable, Dynalite, DynaliteProcess, TEST_CREDENTIALS, TEST_REGION } from './dynalite-server.js';
+import { FaultyRelay } from './faulty-relay.js';
 
 const TABLE = 'th-sessions-test';
 const SHORT = { connectTimeoutMs: 200, requestTimeoutMs: 200, operationTimeoutMs: 500 };
@@ -96,6 +98,26 @@ describe('dynamodb store', () => {
     opened.push(local, elsewhere);
     await expect(local.get('k')).rejects.toThrow('(table no-such-table in ap-northeast-1)');
     await expect(elsewhere.get('k')).rejects.toThrow('(table no-such-table in eu-west-1)');
+  });
+
+  it('reports a compare-and-set whose answer was lost as unknown, not as lost, when the retry finds its own write', async () => {
+    const relay = await FaultyRelay.start(dynamo.port);
+    try {
+      const store = openStore(`http://127.0.0.1:${relay.port}`);
+      const key = uniqueKey('lost-answer');
+      relay.dropNextAnswer();
+      await expect(store.compareAndSet(key, undefined, 'mine', 60)).rejects.toThrow(
+        new StoreUnavailableError('DynamoDB PutItem failed (table th-sessions-test in us-east-1): retried, so whether it wrote is unknown'),
+      );
+      // It had written: the first attempt reached DynamoDB.
+      expect(await store.get(key)).toBe('mine');
+      // A put that is retried the same way is simply done.
+      relay.dropNextAnswer();
+      await store.put(key, 'again', 60);
+      expect(await store.get(key)).toBe('again');
+    } finally {
+      await relay.close();
+    }
   });
 
   it('reports dynalite stopped within its timeouts, and recovers when it is back', async () => {

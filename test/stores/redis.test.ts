@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/ports.js';
 import { CLIENT_NAME, RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { describeStoreContract, eventually, uniqueKey } from './contract.js';
-import { BlackholeProxy } from './blackhole-proxy.js';
+import { FaultyRelay } from './faulty-relay.js';
 import { redisTarget, RedisServer } from './redis-server.js';
 import { makeTlsFiles, type TlsFiles } from './tls-files.js';
 
@@ -120,7 +120,7 @@ describe('redis store', () => {
   });
 
   it('drops a connection that went silent without closing, and goes on over a new one', async () => {
-    const proxy = await BlackholeProxy.start(server.port);
+    const proxy = await FaultyRelay.start(server.port);
     try {
       const store = openStore(`redis://127.0.0.1:${proxy.port}`, SHORT);
       const key = uniqueKey('blackhole');
