@@ -18,6 +18,7 @@
  * Settings (environment): BENCH_SAMPLES (per request kind, default 15).
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
         TH_ISSUER: provider.issuer,
         TH_CLIENT_ID: 'bench',
         TH_CLIENT_SECRET: `kms:${kms.encrypt('bench-secret', encryptionContext('TH_CLIENT_SECRET'))}`,
-        TH_COOKIE_KEYS: `kms:${kms.encrypt(`k1:${'b'.repeat(43)}`, encryptionContext('TH_COOKIE_KEYS'))}`,
+        TH_COOKIE_KEYS: `kms:${kms.encrypt(`k1:${randomBytes(32).toString('base64url')}`, encryptionContext('TH_COOKIE_KEYS'))}`,
         TH_KMS_KEY_ID: kms.aliasName,
         TH_API_ROUTES: '/api=https://api.example.com/v1',
       }),

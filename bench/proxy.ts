@@ -3,7 +3,7 @@
  *
  * One run, one request (a browser-like GET with the session cookie), three targets on loopback:
  *   (a) the upstream called directly;
- *   (b) through the token handler's Node server (createNodeApp behind the Node adapter), with a
+ *   (b) through the token handler's Node server (createNodeTokenHandler's listener), with a
  *       session from a real login at the demo provider (its HTML forms, driven over HTTP); and
  *       (b') the same server on a public route to the same upstream, which skips only the unseal;
  *   (c) through a plain Node reverse proxy that only forwards: node:http + http.request with a
@@ -62,11 +62,11 @@ async function child(role: string): Promise<void> {
     });
     stats = () => ({ requests, withBearer });
   } else if (role === 'token-handler') {
-    // The real Node entry: createNodeApp behind the adapter's own server.
-    const { createNodeApp, nodeFetchHandler, startNodeServer } = await import('../src/adapters/node/server.js');
+    // The real Node entry: the Node token handler's listener behind the adapter's own server.
+    const { createNodeTokenHandler, startNodeServer } = await import('../src/adapters/node/server.js');
     const { parseConfig } = await import('../src/config/parse.js');
     let otherFetches = 0;
-    const app = createNodeApp(parseConfig(process.env), {
+    const app = createNodeTokenHandler(parseConfig(process.env), {
       // API calls go through the adapter's own node:http client; this fetch is for the IdP only
       // (discovery, keys, token endpoint), and must not be called at all while proxying.
       fetch: (input, init) => {
@@ -74,7 +74,7 @@ async function child(role: string): Promise<void> {
         return fetch(input, init);
       },
     });
-    const running = await startNodeServer(nodeFetchHandler(app), { port: 0, hostname: '127.0.0.1' });
+    const running = await startNodeServer(app.listener, { port: 0, hostname: '127.0.0.1' });
     serve(running.port, () => ({ otherFetches, derivations: app.agent.sealer.derivations }));
     return;
   } else if (role === 'plain-proxy') {
@@ -281,13 +281,13 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   const unseal = await measure(() => agent.readAccessToken(parseCookieHeader(incoming.get('cookie'))));
   const unsealWebCrypto = await measure(() => webAgent.readAccessToken(parseCookieHeader(incoming.get('cookie'))));
   const at = (await agent.readAccessToken(parseCookieHeader(cookie)))!;
-  const rewrite = await measure(() => rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, match, at.token, config, agent.names));
+  const rewrite = await measure(() => rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, match, `Bearer ${at.token}`, config, agent.names));
   const response = await measure(() => filterUpstreamResponseHeaders(upstreamHeaders, agent.names));
   const all = await measure(async () => {
     assertSafePath(path);
     const m = matchRoute(config.apiRoutes, path)!;
     const a = await agent.readAccessToken(parseCookieHeader(incoming.get('cookie')));
-    rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, m, a!.token, config, agent.names);
+    rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, m, `Bearer ${a!.token}`, config, agent.names);
     return filterUpstreamResponseHeaders(upstreamHeaders, agent.names);
   });
   return {

@@ -21,6 +21,7 @@
  * Not run by `npm test`: it prints figures, it asserts nothing.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,7 +117,7 @@ function measureStartup(runs: number) {
       TH_ISSUER: 'https://login.example.com',
       TH_CLIENT_ID: 'spa',
       TH_CLIENT_SECRET: 'x'.repeat(32),
-      TH_COOKIE_KEYS: `k1:${'y'.repeat(32)}`,
+      TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
       TH_API_ROUTES: '/api=https://api.example.com',
       TH_LOG_LEVEL: 'warn',
     };

@@ -17,7 +17,8 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { HttpBindings } from '@hono/node-server';
-import { createNodeApp, nodeFetchHandler, startNodeServer, type RunningServer } from '../src/adapters/node/server.js';
+import type { RequestListener } from 'node:http';
+import { createNodeTokenHandler, nodeFetchListener, startNodeServer, type RunningServer } from '../src/adapters/node/server.js';
 import { ConfigError, parseConfig, type Config } from '../src/config/parse.js';
 import { createExampleApiApp } from './api.js';
 import { startDemoProvider, type DemoClient } from './provider.js';
@@ -142,9 +143,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const settings: Record<string, string> = { ...defaults, TH_ISSUER: issuer, ...(overrides as Record<string, string>) };
     const config = parseConfig(settings);
-    apiListener.setHandler(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl }).fetch);
+    apiListener.setHandler(nodeFetchListener(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl }).fetch));
 
-    let tokenHandler: { fetch: FetchHandler };
+    // In-process, the token handler's own listener serves its paths (API routes on the same fast
+    // path as `npm run serve`); an external one (workerd) is reached by fetch.
+    let tokenHandler: { fetch: FetchHandler; listener?: RequestListener };
     let where = 'Node, in-process';
     if (options.tokenHandler) {
       const external = await options.tokenHandler(settings, config);
@@ -152,16 +155,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       tokenHandler = external;
       where = external.description;
     } else {
-      tokenHandler = createNodeApp(config, options.quiet ? { logSink: () => {} } : {});
+      tokenHandler = createNodeTokenHandler(config, options.quiet ? { logSink: () => {} } : {});
     }
     const files = await buildSpa({ agentPath: config.agentPath });
     const handledByTokenHandler = (path: string) =>
       isUnder(path, config.agentPath) || config.apiRoutes.some((route) => isUnder(path, route.prefix));
+    const byFetch = nodeFetchListener((request, bindings) =>
+      handledByTokenHandler(new URL(request.url).pathname) ? tokenHandler.fetch(request, bindings) : serveSpa(files, request),
+    );
+    const tokenListener = tokenHandler.listener;
     front.setHandler(
-      nodeFetchHandler({
-        fetch: (request, bindings) =>
-          handledByTokenHandler(new URL(request.url).pathname) ? tokenHandler.fetch(request, bindings) : serveSpa(files, request),
-      }),
+      tokenListener
+        ? (req, res) => {
+            // Routed by the resolved path, as a CDN would; the token handler judges the raw target itself.
+            if (handledByTokenHandler(new URL(req.url ?? '/', 'http://localhost').pathname)) tokenListener(req, res);
+            else byFetch(req, res);
+          }
+        : byFetch,
     );
 
     const urls: StackUrls = {
@@ -182,15 +192,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /** Listens at once (so the port is known) and answers 503 until the real handler is set. */
-async function listenDeferred(port: number, what: string): Promise<{ server: RunningServer; setHandler(handler: FetchHandler): void }> {
-  let current: FetchHandler = () =>
-    new Response(JSON.stringify({ error_code: 'starting', detailed_error: 'The server is starting' }), {
-      status: 503,
-      headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '1' },
-    });
+async function listenDeferred(port: number, what: string): Promise<{ server: RunningServer; setHandler(handler: RequestListener): void }> {
+  let current: RequestListener = nodeFetchListener(
+    () =>
+      new Response(JSON.stringify({ error_code: 'starting', detailed_error: 'The server is starting' }), {
+        status: 503,
+        headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '1' },
+      }),
+  );
   let server: RunningServer;
   try {
-    server = await startNodeServer((request, bindings) => current(request, bindings), { port, hostname: BIND_HOST });
+    server = await startNodeServer((req, res) => current(req, res), { port, hostname: BIND_HOST });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new Error(`Port ${port} on ${BIND_HOST} is in use, so ${what} cannot start there.`, { cause: error });

@@ -1,63 +1,68 @@
 /**
- * The OAuth agent's endpoints (contract §1): HTTP in, `createAgent` operations, JSON out.
+ * The OAuth agent's endpoints (contract §1) as one table: path, methods, whether the CSRF checks
+ * apply and whether a body is read, and the operation. 405 with `Allow`, the preflight's methods
+ * and the CSRF rule all come from it; a server-to-server endpoint (back-channel logout) is a row
+ * with `csrf: false`.
  */
 import type { Hono } from 'hono';
-import type { Config } from '../core/types.js';
-import type { Agent, AgentResult, Params } from '../core/agent/agent.js';
-import { parseCookieHeader } from '../core/session/cookie-table.js';
+import type { Agent, AgentResult, Cookies, Params } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
 import { readLimited } from '../core/read-limited.js';
+import { parseCookieHeader } from '../core/session/cookie-table.js';
+import type { Config } from '../core/types.js';
+import type { AppEnv } from './context.js';
 import { assertCsrfSafe, preflightHeaders } from './guards.js';
 import { jsonResponse } from './responses.js';
-import type { AppEnv } from './context.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-type Operation = (params: Params, cookies: ReturnType<typeof parseCookieHeader>) => Promise<AgentResult<unknown>>;
+export interface AgentRoute {
+  /** Below `TH_AGENT_PATH`. */
+  readonly path: string;
+  readonly methods: readonly string[];
+  /** Whether the CSRF, Origin and Fetch Metadata checks of contract §4 run first. */
+  readonly csrf: boolean;
+  /** Whether a form or JSON body is read (and refused when malformed). */
+  readonly body: boolean;
+  run(agent: Agent, params: Params, cookies: Cookies): Promise<AgentResult<unknown>>;
+}
 
-export function mountAgentRoutes(app: Hono<AppEnv>, config: Config, agent: Agent): void {
+export const AGENT_ROUTES: readonly AgentRoute[] = [
+  { path: '/login/start', methods: ['POST'], csrf: true, body: true, run: (agent, params, cookies) => agent.startLogin(params, cookies) },
+  { path: '/login/end', methods: ['POST'], csrf: true, body: true, run: (agent, params, cookies) => agent.endLogin(params, cookies) },
+  { path: '/refresh', methods: ['POST'], csrf: true, body: true, run: (agent, params, cookies) => agent.refresh(params, cookies) },
+  // Logout takes no parameters; extra ones are ignored rather than refused so a stray field never
+  // keeps someone logged in (a malformed body is still refused).
+  { path: '/logout', methods: ['POST'], csrf: true, body: true, run: (agent, _params, cookies) => agent.logout(cookies) },
+  { path: '/session', methods: ['GET', 'HEAD'], csrf: false, body: false, run: (agent, _params, cookies) => agent.getSession(cookies) },
+];
+
+export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config: Config, agent: Agent, routes: readonly AgentRoute[] = AGENT_ROUTES): void {
   const base = config.agentPath;
-  const post = (path: string, operation: Operation) => {
-    app.post(base + path, async (c) => {
+  const byPath = new Map(routes.map((route) => [route.path, route]));
+
+  for (const route of routes) {
+    app.on([...route.methods], base + route.path, async (c) => {
       // The CSRF checks come before the body is even read (contract §1.1).
-      assertCsrfSafe(c.req.raw.headers, config);
-      const params = await readParams(c.req.raw);
-      const result = await operation(params, parseCookieHeader(c.req.header('cookie')));
+      if (route.csrf) assertCsrfSafe(c.req.raw.headers, config);
+      const params = route.body ? await readParams(c.req.raw) : {};
+      const result = await route.run(agent, params, parseCookieHeader(c.req.header('cookie')));
       if (result.event) {
         const { name, ...fields } = result.event;
-        c.get('logEvent')(name, fields);
+        c.get('log').event(c.get('requestId'), name, fields);
       }
       return jsonResponse(200, result.body, result.cookies, c.get('corsHeaders'));
     });
-  };
+  }
 
-  post('/login/start', (params, cookies) => agent.startLogin(params, cookies));
-  post('/login/end', (params, cookies) => agent.endLogin(params, cookies));
-  post('/refresh', (params, cookies) => agent.refresh(params, cookies));
-  post('/logout', (params, cookies) => {
-    // Logout takes no parameters; extra ones are ignored rather than refused so a stray field never
-    // keeps someone logged in.
-    void params;
-    return agent.logout(cookies);
+  app.options(base + '/*', (c) => {
+    const route = byPath.get(c.req.path.slice(base.length));
+    if (!route) throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'agent_path_unknown' });
+    return new Response(null, { status: 204, headers: preflightHeaders(c.req.header('origin') ?? null, route.methods, config) });
   });
-
-  app.on(['GET', 'HEAD'], base + '/session', async (c) => {
-    const body = await agent.getSession(parseCookieHeader(c.req.header('cookie')));
-    return jsonResponse(200, body, [], c.get('corsHeaders'));
-  });
-
-  const allowed: Record<string, string> = {
-    '/login/start': 'POST',
-    '/login/end': 'POST',
-    '/refresh': 'POST',
-    '/logout': 'POST',
-    '/session': 'GET, HEAD',
-  };
-  app.options(base + '/*', (c) => new Response(null, { status: 204, headers: preflightHeaders(c.req.header('origin') ?? null, ['GET', 'POST'], config) }));
   app.all(base + '/*', (c) => {
-    const path = c.req.path.slice(base.length);
-    const allow = allowed[path];
-    if (allow) throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this endpoint', { allow, reason: 'method_not_allowed' });
+    const route = byPath.get(c.req.path.slice(base.length));
+    if (route) throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this endpoint', { allow: route.methods.join(', '), reason: 'method_not_allowed' });
     throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'agent_path_unknown' });
   });
 }

@@ -1,44 +1,60 @@
-import type { Context } from 'hono';
-import type { LogSink } from './log.js';
+import type { TokenStep } from './proxy-pipeline.js';
+import type { PreparedCall } from './proxy-pipeline.js';
+import type { RequestLog } from './request-log.js';
+import type { Clock, IdpFetch, LogSink, UpstreamTransport } from '../core/ports.js';
 import type { UnsealCrypto } from '../core/session/cookie-seal.js';
-import type { UpstreamRequest } from '../core/proxy/headers.js';
 
-/** What a platform adapter hands the app. Everything has a default except what only it knows. */
-export interface AppDeps {
-  /** For the IdP and the upstream APIs. */
-  readonly fetch: typeof fetch;
-  /** Milliseconds since the epoch. */
-  readonly now: () => number;
+/** Web-stream bodies both ways: what the Hono route hands a transport and gets back. */
+export type WebBody = ReadableStream<Uint8Array>;
+
+/**
+ * What a platform adapter hands `createTokenHandler`. Everything has a default except what only the
+ * platform knows. `B` is the platform's bindings type (`c.env` in Hono): Node's `HttpBindings`,
+ * CloudFront's event, a Worker's env.
+ */
+export interface TokenHandlerDeps<B extends object = object> {
+  /** For every call to the IdP. Default: the global fetch. */
+  readonly fetch: IdpFetch;
+  readonly now: Clock;
   /** Where JSON log lines go (default: console.log). */
   readonly logSink: LogSink;
+  /**
+   * Sends API calls upstream from the Hono route: exactly one per platform (node:http on Node).
+   * Default: fetch, as on Workers. Ignored when `handOff` is set.
+   */
+  readonly transport?: UpstreamTransport<WebBody, WebBody>;
+  /**
+   * Where the platform forwards the rewritten request itself (Lambda@Edge hands it back to
+   * CloudFront): takes the prepared call instead of a transport and answers for it.
+   */
+  readonly handOff?: (prepared: PreparedCall<WebBody>, env: B) => Promise<Response> | Response;
   /** The caller's IP address as the platform saw it, for `X-Forwarded-For`. */
-  readonly clientIp?: (c: Context<AppEnv>) => string | undefined;
+  readonly clientIp?: (env: B, request: Request) => string | undefined;
   /**
    * The request target (path and query) exactly as it arrived, where the platform keeps it (Node:
    * `incoming.url`). URL parsing resolves `..` and `%2e%2e`, which would hide a traversal attempt
    * from the proxy's path check; without it the parsed URL is used.
    */
-  readonly requestTarget?: (c: Context<AppEnv>) => string | undefined;
-  /**
-   * The fetch for proxied API calls, where the platform has a cheaper one than `fetch` (Node:
-   * node:http, see adapters/node/http-transport.ts). It must not follow redirects. Default: `fetch`.
-   */
-  readonly upstreamFetch?: typeof fetch;
+  readonly requestTarget?: (env: B) => string | undefined;
+  /** The request id for log lines and `X-Request-Id`, where the platform has one (CloudFront's); default a random UUID. */
+  readonly requestId?: (env: B) => string | undefined;
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
   readonly unsealCrypto?: UnsealCrypto;
-  /** True where the fetch used for API calls hands back decoded bodies but keeps `Content-Encoding` (Node's undici). */
-  readonly upstreamBodyDecoded: boolean;
-  /**
-   * Sends the rewritten request upstream. The default fetches it (Node, Workers); Lambda@Edge
-   * instead hands the rewritten request back to CloudFront, which forwards it itself.
-   */
-  readonly forward?: (upstream: UpstreamRequest, c: Context<AppEnv>) => Promise<Response>;
+  /** Replaces the proxy's token step (default: the access token from its cookie, as a bearer token). */
+  readonly tokenStep?: TokenStep;
+  /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
+  readonly shuttingDown?: () => boolean;
 }
 
-export interface AppEnv {
+export interface AppEnv<B extends object = object> {
+  Bindings: B;
   Variables: {
     requestId: string;
+    /** When the request arrived, by the handler's clock. */
+    started: number;
     corsHeaders: Headers | undefined;
-    logEvent: (name: string, fields?: Readonly<Record<string, string | number | boolean>>) => void;
+    log: RequestLog;
+    /** Set by a route that wrote its own request log line (the proxy pipeline does). */
+    logged: boolean;
   };
 }

@@ -6,18 +6,11 @@
  * and the CDK app can use it too.
  */
 import { ConfigError, parseConfig, type Config, type RawConfig } from './parse.js';
+import { SECRET_SETTINGS, isSecretSetting, type SecretSetting } from './schema.js';
+
+export { SECRET_SETTINGS, type SecretSetting } from './schema.js';
 
 export const KMS_PREFIX = 'kms:';
-
-/** The settings that may be given as KMS ciphertext. */
-export const SECRET_SETTINGS = ['TH_COOKIE_KEYS', 'TH_CLIENT_SECRET', 'TH_CLIENT_PRIVATE_KEY'] as const;
-export type SecretSetting = (typeof SECRET_SETTINGS)[number];
-
-/**
- * Settings only the edge build reads. `TH_KMS_KEY_ID` (key ARN, key id or alias) pins Decrypt to
- * that key, so a ciphertext made under any other key is refused.
- */
-export const EDGE_ONLY_SETTINGS = ['TH_KMS_KEY_ID'] as const;
 
 /** A flat record of setting name to string value, as bundled into the function. */
 export type EdgeSettings = Readonly<Record<string, string>>;
@@ -31,18 +24,20 @@ export interface EncryptedSetting {
 export type Decrypt = (setting: EncryptedSetting) => Promise<string>;
 
 // Stand-ins that pass parseConfig's checks while the real secret is still KMS ciphertext (build
-// time only); they are never bundled and never reach a running handler.
-const PLACEHOLDERS: Record<SecretSetting, string> = {
-  TH_COOKIE_KEYS: `kms:${'k'.repeat(32)}`,
-  TH_CLIENT_SECRET: 's'.repeat(32),
-  TH_CLIENT_PRIVATE_KEY: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }),
-};
+// time only); they are never bundled and never reach a running handler. The cookie key is random
+// so that it passes the weak-secret check without being a fixed key anyone could read here.
+function placeholder(name: SecretSetting): string {
+  switch (name) {
+    case 'TH_COOKIE_KEYS':
+      return `buildstandin:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+    case 'TH_CLIENT_SECRET':
+      return 's'.repeat(32);
+    case 'TH_CLIENT_PRIVATE_KEY':
+      return JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' });
+  }
+}
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-function isSecretSetting(name: string): name is SecretSetting {
-  return (SECRET_SETTINGS as readonly string[]).includes(name);
-}
 
 /**
  * Reads the parsed JSON file into settings, reporting every problem with its shape: it must be one
@@ -68,7 +63,7 @@ export function readEdgeSettings(json: unknown): { settings: EdgeSettings; probl
     const text = String(value);
     if (text.startsWith(KMS_PREFIX)) {
       if (!isSecretSetting(name)) {
-        problems.push(`${name} cannot be KMS ciphertext; only ${SECRET_SETTINGS.join(', ')} can`);
+        problems.push(`${name} cannot be KMS ciphertext; only the secret settings (${SECRET_SETTINGS.join(', ')}) can`);
         continue;
       }
       const blob = text.slice(KMS_PREFIX.length);
@@ -100,26 +95,20 @@ export function plaintextSecrets(settings: EdgeSettings): SecretSetting[] {
 }
 
 /**
- * Build time: runs the file through the same parseConfig as every other platform, with stand-ins
- * for the encrypted secrets, and also refuses names parseConfig never reads (a typo would otherwise
- * silently fall back to a default). Throws {@link ConfigError} listing every problem.
+ * Build time: runs the file through the same parseConfig as every other platform (as Lambda@Edge,
+ * so unknown and other-platform names are refused), with stand-ins for the encrypted secrets.
+ * Throws {@link ConfigError} listing every problem.
  */
 export function validateEdgeSettings(json: unknown): { settings: EdgeSettings; config: Config } {
   const { settings, problems } = readEdgeSettings(json);
   const raw: Record<string, string> = { ...settings };
-  for (const { name } of encryptedSettings(settings)) raw[name] = PLACEHOLDERS[name];
-  const read = new Set<string>();
+  for (const { name } of encryptedSettings(settings)) raw[name] = placeholder(name);
   let config: Config | undefined;
   try {
-    config = parseConfig(new Proxy(raw, { get: (target, name) => (typeof name === 'string' ? (read.add(name), target[name]) : undefined) }));
+    config = parseConfig(raw, { platform: 'lambda-edge' });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
-  }
-  for (const name of Object.keys(settings)) {
-    if (!read.has(name) && !(EDGE_ONLY_SETTINGS as readonly string[]).includes(name)) {
-      problems.push(`${name} is not a setting the token handler reads (a typo?)`);
-    }
   }
   if (problems.length > 0 || !config) throw new ConfigError(problems);
   return { settings, config };
@@ -136,5 +125,5 @@ export async function resolveEdgeConfig(settings: EdgeSettings, decrypt: Decrypt
   encrypted.forEach(({ name }, index) => {
     raw[name] = plaintexts[index]!;
   });
-  return parseConfig(raw as RawConfig);
+  return parseConfig(raw as RawConfig, { platform: 'lambda-edge' });
 }

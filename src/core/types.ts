@@ -2,6 +2,7 @@
  * The domain types every layer shares: the frozen configuration that `config/parse.ts` produces
  * from the settings, and the pieces of it (routes, cookie keys) that the core works with.
  */
+import type { CookieNames } from './session/cookie-table.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -43,8 +44,14 @@ export interface Config {
   readonly agentPath: string;
   readonly apiRoutes: readonly ApiRoute[];
   readonly cookiePrefix: string;
+  /** The cookie names made from `cookiePrefix`, computed once at parse time. */
+  readonly cookieNames: CookieNames;
   /** Every trusted web origin: the public origin first, then `TH_TRUSTED_ORIGINS`. */
   readonly trustedOrigins: readonly string[];
+  /** The public origin's scheme without `:` (`https`): what `X-Forwarded-Proto` says upstream. */
+  readonly publicProto: string;
+  /** The public origin's host, with a port if it has one: what `X-Forwarded-Host` says upstream. */
+  readonly publicHost: string;
   readonly extraAuthParams: readonly string[];
   /** Parameters the SPA may add to a refresh request. */
   readonly extraTokenParams: readonly string[];

@@ -16,7 +16,7 @@ import { TokenHandlerError } from '../../src/core/errors.js';
 import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../../src/core/proxy/headers.js';
 import { assertSafePath } from '../../src/core/proxy/path-safety.js';
 import { matchRoute } from '../../src/core/proxy/routes.js';
-import type { TokenHandlerApp } from '../../src/app/create-app.js';
+import type { NodeTokenHandler } from '../../src/adapters/node/server.js';
 import { PUBLIC_ORIGIN } from '../helpers/spa-client.js';
 import { randomSecret } from '../helpers/config.js';
 import { startHostileProvider, type HostileProvider } from './hostile-provider.js';
@@ -31,7 +31,7 @@ const TIMEOUT = FUZZ_RUNS ? 30 * 60_000 : 30_000;
 const recorder = createRecorder();
 const cookieKeys = cookieKeysFor(recorder);
 let provider: HostileProvider;
-let app: TokenHandlerApp;
+let app: NodeTokenHandler;
 /** A genuine session: the cookie pairs the browser holds and the tokens inside them. */
 const genuine = { pairs: new Map<string, string>(), accessToken: '', refreshToken: '' };
 
@@ -442,7 +442,7 @@ describe('the proxy rules as pure functions, on raw (unparsed) paths', () => {
           expect((error as TokenHandlerError).status).toBe(400);
           return;
         }
-        const upstream = rewriteUpstreamRequest({ method: 'GET', search: '', headers: new Headers() }, match, 'tok', config, names);
+        const upstream = rewriteUpstreamRequest({ method: 'GET', search: '', headers: new Headers() }, match, 'Bearer tok', config, names);
         const base = new URL(match.route.upstream);
         const sent = new URL(upstream.url);
         expect(sent.origin).toBe(base.origin);
@@ -478,7 +478,7 @@ describe('the proxy rules as pure functions, on raw (unparsed) paths', () => {
           if (cookies.length) headers.append('cookie', cookies.join('; '));
           if (connectionNamed.length) headers.append('connection', connectionNamed.join(', '));
           const match = matchRoute(config.apiRoutes, '/api/x')!;
-          const out = rewriteUpstreamRequest({ method: 'POST', search: '?q=1', headers, ...(clientIp ? { clientIp } : {}) }, match, 'the-access-token', config, names).headers;
+          const out = rewriteUpstreamRequest({ method: 'POST', search: '?q=1', headers, ...(clientIp ? { clientIp } : {}) }, match, 'Bearer the-access-token', config, names).headers;
           expect(out.get('authorization')).toBe('Bearer the-access-token');
           for (const hop of ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-connection', 'host', 'token-handler-version', 'forwarded', 'x-real-ip']) {
             expect(out.has(hop), hop).toBe(false);

@@ -5,7 +5,9 @@
  * last test of each file can search the logs (and every answer the browser read) for all of them.
  */
 import { expect } from 'vitest';
-import { createApp, type AppDeps, type TokenHandlerApp } from '../../src/app/create-app.js';
+import type { HttpBindings } from '@hono/node-server';
+import { createNodeTokenHandler, type NodeTokenHandler } from '../../src/adapters/node/server.js';
+import type { TokenHandlerDeps } from '../../src/app/create-token-handler.js';
 import { parseConfig, type RawConfig } from '../../src/config/parse.js';
 import { PUBLIC_ORIGIN, SpaClient } from '../helpers/spa-client.js';
 import { randomSecret } from '../helpers/config.js';
@@ -38,8 +40,8 @@ export function attackApp(
   recorder: Recorder,
   cookieKeys: string,
   overrides: RawConfig = {},
-  deps: Partial<AppDeps> = {},
-): TokenHandlerApp {
+  deps: Partial<TokenHandlerDeps<HttpBindings>> = {},
+): NodeTokenHandler {
   const config = parseConfig({
     TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
     TH_ISSUER: provider.issuer,
@@ -50,11 +52,11 @@ export function attackApp(
     TH_LOG_LEVEL: 'debug',
     ...overrides,
   });
-  return createApp(config, { logSink: (line) => recorder.logs.push(line), upstreamBodyDecoded: true, ...deps });
+  return createNodeTokenHandler(config, { logSink: (line) => recorder.logs.push(line), ...deps });
 }
 
 /** A SPA client whose answers (and the cookie values it was given) the sweep will search. */
-export function spaFor(app: TokenHandlerApp, recorder: Recorder): SpaClient {
+export function spaFor(app: NodeTokenHandler, recorder: Recorder): SpaClient {
   const spa = new SpaClient(app);
   recorder.clients.push(spa);
   return spa;

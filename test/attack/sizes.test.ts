@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_SESSION_COOKIE_BYTES } from '../../src/core/agent/agent.js';
 import { MAX_COOKIE_NAME_VALUE } from '../../src/core/session/cookie-table.js';
-import { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/app/create-app.js';
+import { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/app/create-token-handler.js';
 import { PUBLIC_ORIGIN } from '../helpers/spa-client.js';
 import { startHostileProvider, type HostileProvider } from './hostile-provider.js';
 import {

@@ -6,7 +6,9 @@
  */
 import { startExampleApi, type ApiRequestInfo, type ExampleApi } from '../../examples/api.js';
 import { startDemoProvider, type DemoClient, type DemoProvider } from '../../examples/provider.js';
-import { createApp, type AppDeps, type TokenHandlerApp } from '../../src/app/create-app.js';
+import type { HttpBindings } from '@hono/node-server';
+import { createNodeTokenHandler, type NodeTokenHandler } from '../../src/adapters/node/server.js';
+import type { TokenHandlerDeps } from '../../src/app/create-token-handler.js';
 import { parseConfig, type Config, type RawConfig } from '../../src/config/parse.js';
 import { randomSecret } from './config.js';
 import { PUBLIC_ORIGIN } from './spa-client.js';
@@ -22,14 +24,14 @@ export interface TestStack {
   readonly config: Config;
   /** The settings `config` and `app` were made from (the workerd project hands them to the Worker as bindings). */
   readonly env: RawConfig;
-  readonly app: TokenHandlerApp;
+  readonly app: NodeTokenHandler;
   readonly clientSecret: string;
   readonly cookieKeys: string;
   readonly logs: string[];
   /** What reached the example API. */
   readonly upstreamRequests: ApiRequestInfo[];
   /** Makes another app on the same provider and API (new config or clock). */
-  makeApp(overrides?: RawConfig, deps?: Partial<AppDeps>): TokenHandlerApp;
+  makeApp(overrides?: RawConfig, deps?: Partial<TokenHandlerDeps<HttpBindings>>): NodeTokenHandler;
   close(): Promise<void>;
 }
 
@@ -38,7 +40,7 @@ export interface StackOptions {
   readonly accessTokenTtl?: number;
   readonly requirePar?: boolean;
   readonly client?: Partial<DemoClient>;
-  readonly deps?: Partial<AppDeps>;
+  readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
 }
 
 export async function startTestStack(options: StackOptions = {}): Promise<TestStack> {
@@ -74,8 +76,9 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     ...options.env,
     ...overrides,
   });
-  const makeApp = (overrides: RawConfig = {}, deps: Partial<AppDeps> = {}) =>
-    createApp(parseConfig(raw(overrides)), { logSink: (line) => logs.push(line), upstreamBodyDecoded: true, ...options.deps, ...deps });
+  // The Node token handler as a host mounts it (its Hono app, in-process), with the Node transport.
+  const makeApp = (overrides: RawConfig = {}, deps: Partial<TokenHandlerDeps<HttpBindings>> = {}) =>
+    createNodeTokenHandler(parseConfig(raw(overrides)), { logSink: (line) => logs.push(line), ...options.deps, ...deps });
   const config = parseConfig(raw());
   const app = makeApp();
   return {

@@ -23,17 +23,20 @@ import type {
   CloudFrontResponseEvent,
   CloudFrontResultResponse,
 } from 'aws-lambda';
-import type { Context } from 'hono';
 import { handle } from 'hono/lambda-edge';
-import { createApp, type AppEnv, type TokenHandlerApp } from '../../app/create-app.js';
+import { createTokenHandler, type TokenHandler } from '../../app/create-token-handler.js';
 import { corsHeaders } from '../../app/guards.js';
-import { createLogger, describeCause, type LogSink } from '../../app/log.js';
-import { errorResponse } from '../../app/responses.js';
+import type { WebBody } from '../../app/context.js';
+import type { PreparedCall } from '../../app/proxy-pipeline.js';
+import { startupFailure } from '../../app/startup-failure.js';
 import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings } from '../../config/from-bundle.js';
-import { ConfigError, type Config } from '../../config/parse.js';
+import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
-import { filterUpstreamResponseHeaders, type UpstreamRequest } from '../../core/proxy/headers.js';
-import { matchRoute } from '../../core/proxy/routes.js';
+import type { LogSink } from '../../core/ports.js';
+import { filterUpstreamResponseHeaders } from '../../core/proxy/headers.js';
+import { matchRoute, routesByUpstream } from '../../core/proxy/routes.js';
+import type { ApiRoute } from '../../core/types.js';
+import { carryRequestHeaders, carryResponseHeaders, fromByteString, toByteString } from './event-headers.js';
 
 /** Replaced by `npm run build:edge` with the validated settings from the configuration file. */
 declare const __TH_EDGE_SETTINGS__: EdgeSettings | undefined;
@@ -54,8 +57,9 @@ export interface EdgeHandlerOptions {
 }
 
 /** What hono/lambda-edge puts in `c.env`. */
-interface EdgeBindings {
+export interface EdgeBindings {
   readonly request: CloudFrontRequest;
+  readonly config: { readonly requestId: string };
   readonly callback: (error: Error | null, result?: CloudFrontRequest) => void;
 }
 
@@ -69,7 +73,7 @@ const READ_TIMEOUT_RANGE = [4, 60] as const;
 
 interface Ready {
   readonly config: Config;
-  readonly app: TokenHandlerApp;
+  readonly handler: TokenHandler<EdgeBindings>;
   readonly handleRequest: (event: CloudFrontRequestEvent, context?: unknown) => Promise<unknown>;
 }
 
@@ -80,49 +84,49 @@ interface Ready {
  */
 export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
   const logSink = options.logSink ?? ((line: string) => console.log(line));
-  const logger = createLogger('info', logSink, Date.now);
   const ready = prepare(options, logSink);
-  // Logged once; a rejection handled here also never counts as unhandled while no request waits.
-  ready.catch((error: unknown) =>
-    logger.log('error', 'startup_failed', {
-      reason: 'config_unavailable',
-      cause: describeCause(error),
-      ...(error instanceof ConfigError ? { problems: error.problems.join('; ') } : {}),
-    }),
+  // The failure is logged once, not per request; a rejection handled here also never counts as
+  // unhandled while no request waits.
+  const failed = ready.then(
+    () => undefined,
+    (error: unknown) => {
+      const failure = startupFailure(error, Date.now);
+      logSink(failure.logLine);
+      return failure;
+    },
   );
 
   // Two parameters at most: the Node 24 runtime rejects callback-style (three-parameter) handlers.
   return async (event, context) => {
     const cf = event.Records[0]!.cf;
-    const refuse = (error: TokenHandlerError, origin?: string | null, config?: Config): Promise<CloudFrontResultResponse> => {
-      logger.log(error.status >= 500 ? 'error' : 'info', 'request_rejected', {
-        request_id: cf.config.requestId,
-        code: error.wireCode,
-        reason: error.reason,
-        status: error.status,
-      });
-      return toCloudFrontResponse(errorResponse(error, config ? corsHeaders(origin ?? null, config) : undefined));
-    };
-    let state: Ready;
-    try {
-      state = await ready;
-    } catch {
-      return refuse(new TokenHandlerError('server_error', 'The token handler is not configured', { reason: 'config_unavailable' }));
-    }
+    const failure = await failed;
+    if (failure) return toCloudFrontResponse(failure.response());
+    const state = await ready;
     if (cf.config.eventType === 'origin-response') return filterOriginResponse(cf as CloudFrontResponseEvent['Records'][0]['cf'], state);
 
-    const request = (cf as CloudFrontRequestEvent['Records'][0]['cf']).request;
+    const viewer = (cf as CloudFrontRequestEvent['Records'][0]['cf']).request;
+    const origin = viewer.headers['origin']?.[0]?.value;
+    // Refusals before the app runs: the app's own error answer and log line, with CloudFront's request id.
+    const refuse = (error: TokenHandlerError) => {
+      const response = state.handler.log.rejected(error, cf.config.requestId, corsHeaders(origin ?? null, state.config));
+      response.headers.set('x-request-id', cf.config.requestId);
+      return toCloudFrontResponse(response);
+    };
+    let request: CloudFrontRequest;
+    try {
+      // Any value a Headers can hold from here on (event-headers.ts); the event itself is left as it came.
+      request = { ...viewer, headers: carryRequestHeaders(viewer.headers) };
+    } catch {
+      return refuse(new TokenHandlerError('invalid_request', 'A request header is malformed', { reason: 'header_malformed' }));
+    }
     // CloudFront cuts a body past 1 MB (40 KB on viewer triggers) and says so; an agent endpoint
     // must never act on half a form. A proxied request is not read here: CloudFront sends the
     // whole original body upstream. The app routes on the resolved path, so that is the one to check.
     if (request.body?.inputTruncated && !matchRoute(state.config.apiRoutes, new URL(request.uri, 'https://edge.invalid').pathname)) {
-      return refuse(
-        new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_truncated' }),
-        request.headers['origin']?.[0]?.value,
-        state.config,
-      );
+      return refuse(new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_truncated' }));
     }
-    return (await state.handleRequest(event as CloudFrontRequestEvent, context)) as EdgeResult;
+    const carried: CloudFrontRequestEvent = { Records: [{ cf: { ...(cf as CloudFrontRequestEvent['Records'][0]['cf']), request } }] };
+    return (await state.handleRequest(carried, context)) as EdgeResult;
   };
 }
 
@@ -134,29 +138,24 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
     decrypt = createKmsDecrypter({ keyId: options.settings['TH_KMS_KEY_ID'], endpoint: options.kmsEndpoint });
   }
   const config = await resolveEdgeConfig(options.settings, decrypt ?? (() => Promise.reject(new Error('no decrypter'))));
-  const app = createApp(config, {
+  const handler = createTokenHandler<EdgeBindings>(config, {
     logSink,
-    upstreamBodyDecoded: false,
-    clientIp: (c) => edgeBindings(c).request.clientIp,
+    // CloudFront's own request id, so our log lines and its logs can be joined.
+    requestId: (env) => env.config.requestId,
+    clientIp: (env) => env.request.clientIp,
     // The target as CloudFront received it, before URL parsing resolves `..` and hides a traversal.
-    requestTarget: (c) => {
-      const { uri, querystring } = edgeBindings(c).request;
-      return querystring ? `${uri}?${querystring}` : uri;
-    },
-    forward: (upstream, c) => handToCloudFront(upstream, edgeBindings(c), config),
+    requestTarget: (env) => (env.request.querystring ? `${env.request.uri}?${env.request.querystring}` : env.request.uri),
+    handOff: (prepared, env) => handToCloudFront(prepared, env, config),
   });
-  return { config, app, handleRequest: handle(app) as Ready['handleRequest'] };
-}
-
-function edgeBindings(c: Context<AppEnv>): EdgeBindings {
-  return c.env as EdgeBindings;
+  return { config, handler, handleRequest: handle(handler.app) as Ready['handleRequest'] };
 }
 
 /**
  * The proxy's "forward" on Lambda@Edge: the CloudFront request becomes the upstream request and
  * goes back to CloudFront through the callback (hono ≥ 4.12.29 returns it as the result).
  */
-function handToCloudFront(upstream: UpstreamRequest, env: EdgeBindings, config: Config): Promise<Response> {
+function handToCloudFront(prepared: PreparedCall<WebBody>, env: EdgeBindings, config: Config): Response {
+  const upstream = prepared.call;
   const request = env.request;
   const target = new URL(upstream.url);
   const existing = request.origin?.custom;
@@ -183,25 +182,25 @@ function handToCloudFront(upstream: UpstreamRequest, env: EdgeBindings, config: 
   };
   env.callback(null, request);
   // Hono still wants a Response; the adapter returns the request given to the callback instead.
-  // The request log line therefore shows 200 for "handed to CloudFront"; CloudFront's own logs
-  // hold the upstream's status.
-  return Promise.resolve(new Response(null, { status: 200 }));
+  // The log line says `request_forwarded`: the upstream's status is in CloudFront's own logs.
+  return new Response(null, { status: 200 });
 }
 
 /**
- * The upstream request's headers in CloudFront's shape. Read-only headers keep exactly their
- * original entries (present or absent), headers CloudFront forbids are never added, `host` names
- * the new origin, and nothing repeats a name from the origin's custom headers.
+ * The upstream request's headers in CloudFront's shape, values as the viewer sent them again
+ * (fromByteString). Read-only headers keep exactly their original entries (present or absent),
+ * headers CloudFront forbids are never added, `host` names the new origin, and nothing repeats a
+ * name from the origin's custom headers.
  */
 function toCloudFrontHeaders(headers: Headers, original: CloudFrontHeaders, host: string, customHeaders: CloudFrontHeaders): CloudFrontHeaders {
   const result: CloudFrontHeaders = {};
   headers.forEach((value, name) => {
     if (READ_ONLY_ORIGIN_REQUEST.includes(name) || DISALLOWED.test(name) || name in customHeaders) return;
-    result[name] = [{ key: original[name]?.[0]?.key ?? name, value }];
+    result[name] = [{ key: original[name]?.[0]?.key ?? name, value: fromByteString(value) }];
   });
   for (const name of READ_ONLY_ORIGIN_REQUEST) {
     const entries = original[name];
-    if (entries) result[name] = entries;
+    if (entries) result[name] = entries.map((entry) => ({ ...entry, value: fromByteString(entry.value) }));
   }
   result['host'] = [{ key: 'Host', value: host }];
   return result;
@@ -210,27 +209,37 @@ function toCloudFrontHeaders(headers: Headers, original: CloudFrontHeaders, host
 /** Contract §2 step 5 and §4 on the upstream's answer, edited in place (read-only headers untouched). */
 function filterOriginResponse(cf: CloudFrontResponseEvent['Records'][0]['cf'], state: Ready): CloudFrontResponse {
   const response = cf.response;
-  const incoming = new Headers();
-  for (const [name, entries] of Object.entries(response.headers)) {
-    if (READ_ONLY_ORIGIN_RESPONSE.includes(name)) continue;
-    for (const { value } of entries) incoming.append(name, value);
-  }
-  const kept = filterUpstreamResponseHeaders(incoming, state.app.agent.names);
+  const incoming = carryResponseHeaders(response.headers, READ_ONLY_ORIGIN_RESPONSE);
+  const kept = filterUpstreamResponseHeaders(incoming, state.handler.agent.names, answeredRoute(state.config.apiRoutes, cf.request));
   const keptCookies = new Set(kept.getSetCookie());
   const headers: CloudFrontHeaders = {};
   for (const [name, entries] of Object.entries(response.headers)) {
     if (name === 'set-cookie') {
-      const cookies = entries.filter(({ value }) => keptCookies.has(value));
+      const cookies = entries.filter(({ value }) => keptCookies.has(toByteString(value)));
       if (cookies.length > 0) headers[name] = cookies;
     } else if (READ_ONLY_ORIGIN_RESPONSE.includes(name) || kept.has(name)) {
       headers[name] = entries;
     }
   }
+  const nosniff = kept.get('x-content-type-options');
+  if (nosniff) headers['x-content-type-options'] = [{ key: 'X-Content-Type-Options', value: nosniff }];
   corsHeaders(cf.request.headers['origin']?.[0]?.value ?? null, state.config)?.forEach((value, name) => {
     headers[name] = [{ key: name, value }];
   });
   response.headers = headers;
   return response;
+}
+
+/**
+ * The options of the route an origin-response answers. Its request may show the upstream and path
+ * as forwarded or the viewer's path; every route found either way could be the one, so
+ * `allow-sniffing` holds only when all of them have it (none found: nosniff).
+ */
+function answeredRoute(routes: readonly ApiRoute[], request: CloudFrontRequest): Pick<ApiRoute, 'nosniff'> | undefined {
+  const custom = request.origin?.custom;
+  const candidates = [matchRoute(routes, request.uri)?.route, ...(custom ? routesByUpstream(routes, `${custom.protocol}://${custom.domainName}:${custom.port}${request.uri}`) : [])];
+  const found = candidates.filter((route) => route !== undefined);
+  return found.length > 0 && found.every((route) => !route.nosniff) ? { nosniff: false } : undefined;
 }
 
 /** A Response the function writes itself (errors before the app runs), in CloudFront's shape. */

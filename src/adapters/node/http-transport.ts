@@ -1,63 +1,95 @@
 /**
- * The proxy's upstream calls on Node, made with node:http/https rather than the global fetch.
- *
- * Node's fetch (undici) costs several times the CPU of http.request per call (the benchmark in
- * bench/proxy.ts shows it), and it decodes gzip/br bodies while keeping `Content-Encoding`. This
- * implements exactly the part of fetch the proxy uses: method, headers, a streamed body and an
- * abort signal. It never follows redirects and never decodes: the answer is a Response whose body
- * streams the upstream's bytes as they come, with backpressure both ways.
+ * The one upstream client on Node: node:http/https with a keep-alive pool, for both of Node's
+ * shells (the fast path pipes Node streams; the Hono route, when the app is mounted by `fetch`,
+ * passes Web streams through `webBodies`). Node's fetch (undici) costs several times the CPU of
+ * http.request per call (bench/proxy.ts) and decodes gzip/br bodies while keeping
+ * `Content-Encoding`; this never follows a redirect and never decodes: the answer streams the
+ * upstream's bytes as they come, with backpressure both ways.
  */
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebStream } from 'node:stream/web';
+import { upstreamUnavailable } from '../../app/proxy-pipeline.js';
+import type { WebBody } from '../../app/context.js';
+import type { UpstreamTransport } from '../../core/ports.js';
+import { answerHasNoBody } from '../../core/proxy/bodies.js';
+import { RawHeaderView } from './raw-headers.js';
 
-/** Statuses whose responses never carry a body. */
-const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+export type NodeTransport = UpstreamTransport<Readable | WebBody, IncomingMessage>;
 
-export function createNodeUpstreamFetch(): typeof fetch {
+export function createNodeHttpTransport(): NodeTransport {
   const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
-  return (input, init = {}) =>
-    new Promise<Response>((resolve, reject) => {
-      const url = new URL(input instanceof Request ? input.url : String(input));
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') return reject(new TypeError(`unsupported scheme ${url.protocol}`));
-      const signal = init.signal;
-      if (signal?.aborted) return reject(signal.reason);
-      const method = init.method ?? 'GET';
-      const headers: Record<string, string> = {};
-      (init.headers instanceof Headers ? init.headers : new Headers(init.headers)).forEach((value, name) => (headers[name] = value));
-      const req = (url.protocol === 'https:' ? https : http).request(
-        { protocol: url.protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: url.pathname + url.search, method, headers, agent: agents[url.protocol] },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status > 599) {
-            // What fetch does with a status it cannot represent (e.g. 600); 1xx never arrive here.
-            res.destroy();
-            return reject(new TypeError(`invalid upstream status ${status}`));
-          }
-          const responseHeaders = new Headers();
-          const raw = res.rawHeaders;
-          for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
-          const bodyless = method === 'HEAD' || NULL_BODY_STATUS.has(status);
-          if (bodyless) res.resume();
-          resolve(new Response(bodyless ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: responseHeaders }));
-        },
-      );
-      const abort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal?.addEventListener('abort', abort, { once: true });
-      req.once('close', () => signal?.removeEventListener('abort', abort));
-      req.on('error', reject);
-      const body = init.body;
-      if (body instanceof ReadableStream) {
-        const source = Readable.fromWeb(body as import('node:stream/web').ReadableStream);
-        source.once('error', (error) => req.destroy(error));
-        source.pipe(req);
-      } else if (body === null || body === undefined) {
-        req.end();
-      } else if (typeof body === 'string' || body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {
-        req.end(typeof body === 'string' ? body : body instanceof ArrayBuffer ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-      } else {
-        req.destroy();
-        reject(new TypeError('unsupported request body type'));
-      }
-    });
+  return {
+    send: (call) =>
+      new Promise((resolve, reject) => {
+        const url = new URL(call.url);
+        const protocol = url.protocol as 'http:' | 'https:';
+        const headers: Record<string, string> = {};
+        call.headers.forEach((value, name) => (headers[name] = value));
+        // A body without a declared length goes chunked, whatever the method: node:http would
+        // otherwise send a DELETE's or OPTIONS' body unframed, and the upstream would read it as
+        // the start of the next request on the connection.
+        if (call.body !== null && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+        let timedOut = false;
+        let answered = false;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        // The timeout covers the wait for the answer once the request and its body have gone out:
+        // a long upload is not a slow upstream, and a long download is not cut.
+        const startTimer = () => {
+          if (answered) return;
+          timer = setTimeout(() => {
+            timedOut = true;
+            request.destroy(new Error('upstream timeout'));
+          }, call.timeout);
+        };
+        const request = (protocol === 'https:' ? https : http).request(
+          { protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: url.pathname + url.search, method: call.method, headers, agent: agents[protocol] },
+          (answer) => {
+            answered = true;
+            clearTimeout(timer);
+            const status = answer.statusCode ?? 0;
+            if (status < 200 || status > 599) {
+              // A status the Fetch API cannot carry (e.g. 600): the upstream is broken, not the token handler.
+              answer.destroy();
+              return reject(upstreamUnavailable('upstream_bad_status'));
+            }
+            const noBody = answerHasNoBody(call.method, status);
+            if (noBody) answer.resume();
+            resolve({ status, statusText: answer.statusMessage ?? '', headers: new RawHeaderView(answer.rawHeaders), body: noBody ? null : answer });
+          },
+        );
+        request.on('error', (cause) => {
+          answered = true;
+          clearTimeout(timer);
+          reject(upstreamUnavailable(timedOut ? 'upstream_timeout' : 'upstream_unreachable', cause));
+        });
+        // A client that goes away takes the upstream call with it, mid-upload or mid-download.
+        const signal = call.signal;
+        if (signal) {
+          if (signal.aborted) request.destroy();
+          else signal.addEventListener('abort', () => request.destroy(), { once: true });
+        }
+        const body = call.body;
+        if (body === null) {
+          request.end();
+          startTimer();
+          return;
+        }
+        const source = body instanceof Readable ? body : Readable.fromWeb(body as NodeWebStream<Uint8Array>);
+        source.once('error', (error) => request.destroy(error));
+        source.once('end', startTimer);
+        source.pipe(request);
+      }),
+  };
+}
+
+/** The same client for the Hono route: Web streams in and out. */
+export function webBodies(transport: NodeTransport): UpstreamTransport<WebBody, WebBody> {
+  return {
+    async send(call) {
+      const answer = await transport.send(call);
+      return { ...answer, body: answer.body && (Readable.toWeb(answer.body) as unknown as WebBody) };
+    },
+  };
 }

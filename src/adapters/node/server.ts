@@ -1,75 +1,89 @@
 /**
- * The Node entry: what a container deployment runs (`npm run serve`). Configuration comes from
- * `TH_*` environment variables; the port from `PORT` (default 8080), the bind address from `HOST`
- * (default 0.0.0.0, as a container needs).
+ * The Node adapter: the token handler with Node's specifics, and the HTTP server that serves it.
+ * The process entry (environment, signals, drain) is `main.ts`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
-import { createApp, type AppDeps, type TokenHandlerApp } from '../../app/create-app.js';
-import { createNodeProxy } from './fast-path.js';
-import { nodeUnsealCrypto } from './unseal-crypto.js';
-import { createNodeUpstreamFetch } from './http-transport.js';
+import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
 import { errorResponse } from '../../app/responses.js';
-import { ConfigError, parseConfig, type Config } from '../../config/parse.js';
+import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
+import { createNodeFastPath } from './fast-path.js';
+import { createNodeHttpTransport, webBodies } from './http-transport.js';
+import { nodeUnsealCrypto } from './unseal-crypto.js';
 
-/** The app with Node's specifics: the caller's address, the raw request target, and node:http for API calls. */
-export function createNodeApp(config: Config, deps: Partial<AppDeps> = {}): TokenHandlerApp {
-  return createApp(config, {
-    // API calls go through node:http: several times cheaper than fetch, and bodies pass undecoded.
-    upstreamFetch: createNodeUpstreamFetch(),
-    upstreamBodyDecoded: false,
-    // Synchronous node:crypto for unsealing: Web Crypto's thread-pool round trips cost more than the work.
-    unsealCrypto: nodeUnsealCrypto,
-    clientIp: (c) => ((c.env as HttpBindings | undefined)?.incoming?.socket?.remoteAddress ?? undefined),
-    // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
-    requestTarget: (c) => (c.env as HttpBindings | undefined)?.incoming?.url,
-    ...deps,
-  });
+export interface NodeTokenHandler extends TokenHandler<HttpBindings> {
+  /** The whole token handler as a node:http listener: API routes on the fast path, the rest through Hono. */
+  readonly listener: RequestListener;
+  /** The fast path alone: answers the proxy's requests and returns false for the rest. */
+  readonly fastPath: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
-/** The Hono app's fetch handler, and where the app is the token handler, its fast path for API routes. */
-export type NodeHandler = ((request: Request, env: HttpBindings) => Response | Promise<Response>) & {
-  readonly nodeProxy?: (req: IncomingMessage, res: ServerResponse) => boolean;
-};
-
-/** A fetch handler that refuses absolute-form request targets (`GET http://other/ HTTP/1.1`) before routing. */
-export function nodeFetchHandler(app: { fetch: (request: Request, env: HttpBindings) => Response | Promise<Response> }): NodeHandler {
-  const handler = (request: Request, env: HttpBindings): Response | Promise<Response> => {
-    const target = (env.incoming as IncomingMessage).url ?? '/';
-    if (!target.startsWith('/')) {
-      return errorResponse(new TokenHandlerError('invalid_request', 'The request target must be a path', { reason: 'absolute_form_target' }));
-    }
-    return app.fetch(request, env);
+/** The token handler with Node's specifics: node:http for API calls, node:crypto for unsealing, the raw request target. */
+export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandlerDeps<HttpBindings>> = {}): NodeTokenHandler {
+  const transport = createNodeHttpTransport();
+  const handler = createTokenHandler<HttpBindings>(config, {
+    // The one upstream client, for the Hono route too (when the app is mounted by `fetch`).
+    transport: webBodies(transport),
+    // Synchronous node:crypto for unsealing: Web Crypto's thread-pool round trips cost more than the work.
+    unsealCrypto: nodeUnsealCrypto,
+    clientIp: (env) => env?.incoming?.socket?.remoteAddress ?? undefined,
+    // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
+    requestTarget: (env) => env?.incoming?.url,
+    ...deps,
+  });
+  const fast = createNodeFastPath(handler, transport);
+  const hono = nodeFetchListener(handler.fetch);
+  return {
+    ...handler,
+    fastPath: fast,
+    listener: (req, res) => {
+      if (!fast(req, res)) hono(req, res);
+    },
   };
-  // API routes skip the Web Request/Response round trip (adapters/node/fast-path.ts), with the same rules.
-  return 'decideProxy' in app ? Object.assign(handler, { nodeProxy: createNodeProxy(app as TokenHandlerApp) }) : handler;
+}
+
+type FetchHandler = (request: Request, env: HttpBindings) => Response | Promise<Response>;
+
+/**
+ * A node:http listener for a fetch handler, through @hono/node-server, that refuses absolute-form
+ * request targets (`GET http://other/ HTTP/1.1`) and targets it cannot turn into a URL with the
+ * contract's JSON error instead of an empty 400.
+ */
+export function nodeFetchListener(fetchHandler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
+  const listener = getRequestListener(
+    (request, bindings) => {
+      // The server is node:http (never http2), so the bindings are HttpBindings.
+      const env = bindings as HttpBindings;
+      const target = env.incoming.url ?? '/';
+      if (!target.startsWith('/')) {
+        return errorResponse(new TokenHandlerError('invalid_request', 'The request target must be a path', { reason: 'absolute_form_target' }));
+      }
+      return fetchHandler(request, env);
+    },
+    {
+      errorHandler: (error) =>
+        error instanceof RequestError
+          ? errorResponse(new TokenHandlerError('invalid_request', 'The request target is not valid', { reason: 'bad_request_target' }))
+          : errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly')),
+    },
+  );
+  return (req, res) => void listener(req, res);
 }
 
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
+  /** Stops accepting and lets requests in flight finish; after `graceMs` closes what is left. True if nothing was cut short. */
+  drain(graceMs: number): Promise<boolean>;
 }
 
-export function startNodeServer(
-  handler: NodeHandler,
-  options: { port: number; hostname: string },
-): Promise<RunningServer> {
-  const listener = getRequestListener(handler as never, {
-    // A target the adapter cannot turn into a URL (a backslash in the path, a bad Host) gets the
-    // contract's JSON error instead of @hono/node-server's empty 400.
-    errorHandler: (error) =>
-      error instanceof RequestError
-        ? errorResponse(new TokenHandlerError('invalid_request', 'The request target is not valid', { reason: 'bad_request_target' }))
-        : errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly')),
-  });
+export function startNodeServer(listener: RequestListener, options: { port: number; hostname: string }): Promise<RunningServer> {
   // Node's default 16 KB header limit would answer a large (chunked) session with a bare 431 before
   // the app sees it; the app enforces its own limits (48 KB of headers, 32 KB of Cookie) with JSON errors.
-  const fast = handler.nodeProxy;
-  const server = createServer({ maxHeaderSize: 64 * 1024 }, fast ? (req, res) => fast(req, res) || void listener(req, res) : listener);
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, listener);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.hostname, () => {
@@ -84,31 +98,23 @@ export function startNodeServer(
             server.closeAllConnections();
             server.close(() => done());
           }),
+        drain: (graceMs) =>
+          new Promise<boolean>((done) => {
+            let cut = false;
+            // A keep-alive connection goes idle once its response is out; close it then, not at its timeout.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
+            const deadline = setTimeout(() => {
+              cut = true;
+              server.closeAllConnections();
+            }, graceMs).unref();
+            server.close(() => {
+              clearInterval(sweep);
+              clearTimeout(deadline);
+              done(!cut);
+            });
+            server.closeIdleConnections();
+          }),
       });
     });
   });
-}
-
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const app = createNodeApp(config);
-  const port = Number(process.env['PORT'] ?? 8080);
-  const server = await startNodeServer(nodeFetchHandler(app), { port, hostname: process.env['HOST'] ?? '0.0.0.0' });
-  console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'listening', url: server.url, issuer: config.issuer }));
-  const stop = () => void server.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await main();
 }

@@ -1,16 +1,15 @@
 /**
  * The Cloudflare Workers entry (`wrangler.toml` → `main`). Configuration comes from the Worker's
  * bindings (`[vars]` and secrets) through the same `parseConfig` as everywhere else; it is parsed
- * and the app built once per isolate, on the first request (bindings are only known then, and they
- * cannot change for the life of an isolate). A bad configuration is logged once and then answers
- * every request with a 500 JSON error naming the bad variables, never their values.
+ * and the token handler built once per isolate, on the first request (bindings are only known
+ * then, and they cannot change for the life of an isolate). A bad configuration is logged once and
+ * then answers every request with a 500 JSON error naming the bad variables, never their values.
  *
  * Only Web APIs are used (fetch, Web Crypto, streams): the Worker needs no `nodejs_compat`.
  */
-import { createApp, type AppDeps, type TokenHandlerApp } from '../../app/create-app.js';
-import { errorResponse } from '../../app/responses.js';
-import { ConfigError, parseConfig, type RawConfig } from '../../config/parse.js';
-import { TokenHandlerError } from '../../core/errors.js';
+import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
+import { startupFailure, type StartupFailure } from '../../app/startup-failure.js';
+import { parseConfig, type RawConfig } from '../../config/parse.js';
 
 /** The Worker's bindings as the runtime hands them over: `[vars]` may be strings, numbers, booleans or JSON. */
 export type WorkerBindings = Readonly<Record<string, unknown>>;
@@ -22,37 +21,34 @@ export interface WorkerContext {
 
 export interface TokenHandlerWorker {
   fetch(request: Request, env: WorkerBindings, ctx?: WorkerContext): Promise<Response>;
-  /** The app for these bindings, built on first use; throws the configuration error. Tests reach `app.agent` here. */
-  load(env: WorkerBindings): TokenHandlerApp;
+  /** The token handler for these bindings, built on first use; throws the configuration error. */
+  load(env: WorkerBindings): TokenHandler<WorkerBindings>;
 }
 
-type Loaded = { app: TokenHandlerApp } | { failure: () => Response; log: string };
+type Loaded = { handler: TokenHandler<WorkerBindings> } | { failure: StartupFailure };
 
-/** The app with the Workers specifics: the client's IP from Cloudflare, and bodies passed through as fetched. */
-export function createWorkersApp(raw: RawConfig, deps: Partial<AppDeps> = {}): TokenHandlerApp {
-  return createApp(parseConfig(raw), {
-    // Workers' fetch keeps a compressed upstream body compressed when it is returned unread, so
-    // Content-Encoding must stay (unlike Node's undici, which decodes it).
-    upstreamBodyDecoded: false,
+/** The token handler with the Workers specifics: the client's IP from Cloudflare; API calls with fetch (the default). */
+export function createWorkersTokenHandler(raw: RawConfig, deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}): TokenHandler<WorkerBindings> {
+  return createTokenHandler<WorkerBindings>(parseConfig(raw, { platform: 'workers' }), {
     // Set by Cloudflare's edge on every request; a client cannot supply its own.
-    clientIp: (c) => c.req.header('cf-connecting-ip') ?? undefined,
+    clientIp: (_env, request) => request.headers.get('cf-connecting-ip') ?? undefined,
     ...deps,
   });
 }
 
 /** A Worker with its own per-isolate cache; the default export is one of these. */
-export function createWorker(deps: Partial<AppDeps> = {}): TokenHandlerWorker {
+export function createWorker(deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}): TokenHandlerWorker {
   let loaded: Loaded | undefined;
   const logSink = deps.logSink ?? ((line: string) => console.log(line));
 
   const load = (env: WorkerBindings): Loaded => {
     if (loaded) return loaded;
     try {
-      loaded = { app: createWorkersApp(bindingsToRaw(env), deps) };
+      loaded = { handler: createWorkersTokenHandler(bindingsToRaw(env), deps) };
     } catch (error) {
-      loaded = configFailure(error, deps.now ?? Date.now);
+      loaded = { failure: startupFailure(error, deps.now ?? Date.now) };
       // Once per isolate, not once per request: the answer never changes until a new deployment.
-      logSink(loaded.log);
+      logSink(loaded.failure.logLine);
     }
     return loaded;
   };
@@ -60,17 +56,17 @@ export function createWorker(deps: Partial<AppDeps> = {}): TokenHandlerWorker {
   return {
     async fetch(request, env) {
       const current = load(env);
-      return 'app' in current ? current.app.fetch(request) : current.failure();
+      return 'handler' in current ? current.handler.fetch(request, env) : current.failure.response();
     },
     load(env) {
       const current = load(env);
-      if ('app' in current) return current.app;
-      throw new Error(current.log);
+      if ('handler' in current) return current.handler;
+      throw new Error(current.failure.logLine);
     },
   };
 }
 
-/** Only string-like `TH_*` bindings are settings; other bindings (KV, services…) are ignored. */
+/** Only string-like `TH_*` bindings are settings; other bindings (Durable Objects, KV…) are ignored. */
 function bindingsToRaw(env: WorkerBindings): RawConfig {
   const raw: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
@@ -79,25 +75,6 @@ function bindingsToRaw(env: WorkerBindings): RawConfig {
     raw[name] = typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   return raw;
-}
-
-function configFailure(error: unknown, now: () => number): { failure: () => Response; log: string } {
-  const time = new Date(now()).toISOString();
-  if (error instanceof ConfigError) {
-    // Every problem names its variable first; the browser gets only the names, the log the problems
-    // (parseConfig never puts a secret's value in a problem).
-    const names = [...new Set(error.problems.flatMap((p) => p.match(/\bTH_[A-Z0-9_]+/g) ?? []))];
-    const detail = `The token handler is misconfigured; check ${names.join(', ') || 'its settings'}`;
-    return {
-      failure: () => errorResponse(new TokenHandlerError('server_error', detail)),
-      log: JSON.stringify({ time, level: 'error', msg: 'config_invalid', variables: names, problems: error.problems }),
-    };
-  }
-  const cause = error instanceof Error ? error.name : typeof error;
-  return {
-    failure: () => errorResponse(new TokenHandlerError('server_error', 'The token handler failed to start')),
-    log: JSON.stringify({ time, level: 'error', msg: 'startup_failed', cause }),
-  };
 }
 
 export { SessionStoreObject } from './session-store-object.js';

@@ -3,8 +3,8 @@
  * request, and the upstream response the answer. Every platform uses these; only the forwarding
  * differs.
  */
-import type { Config } from '../types.js';
-import { isOwnCookieName, stripOwnCookies, type CookieNames } from '../session/cookie-table.js';
+import type { ApiRoute, Config } from '../types.js';
+import { isOwnCookieName, stripOwnCookies, trimSpaceTab, type CookieNames } from '../session/cookie-table.js';
 import type { HeaderView, ResponseHeaderView } from '../ports.js';
 import type { RouteMatch } from './routes.js';
 
@@ -12,6 +12,8 @@ export interface UpstreamRequest {
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
+  /** The route it goes by, whose options also apply to the answer (filterUpstreamResponseHeaders). */
+  readonly route: ApiRoute;
 }
 
 /** RFC 9110 §7.6.1 hop-by-hop headers (plus the legacy Proxy-Connection, caught by the `proxy-` prefix below). */
@@ -20,7 +22,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transf
 /**
  * Request headers never forwarded, besides hop-by-hop ones: those the proxy sets itself, those
  * only the edge may assert, and those that would change what the upstream does behind the
- * proxy's checks (a method override would turn an unchecked GET into a DELETE).
+ * proxy's checks (a method override would turn an unchecked GET into a DELETE; a URL override
+ * would send the bearer token to a path outside the route).
  */
 const REQUEST_DROP = new Set([
   'host',
@@ -37,11 +40,28 @@ const REQUEST_DROP = new Set([
   'x-http-method-override',
   'x-http-method',
   'x-method-override',
+  'x-original-method',
+  // URL overrides: IIS URL Rewrite, Symfony and Zend (X-Original-URL, X-Rewrite-URL), nginx
+  // auth_request setups (X-Original-URI) and others re-route a request by these, past the route's prefix.
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-override-url',
+  'x-http-destinationurl',
+  'x-proxy-url',
+  // Host overrides, read by some frameworks in place of Host (X-Forwarded-Host is set by the proxy).
+  'x-host',
+  'x-original-host',
+  // Next.js skips its middleware (where an API may check the token) for a request carrying this (CVE-2025-29927).
+  'x-middleware-subrequest',
   // The SPA page can still carry the callback's `code` and `state` in its URL.
   'referer',
 ]);
-/** Header families the edge (Cloudflare, CloudFront) or the proxy asserts; a client's copies are spoofed. */
-const REQUEST_DROP_PREFIXES = ['x-forwarded-', 'proxy-', 'cf-', 'cloudfront-', 'x-amz-cf-'];
+/**
+ * Header families the edge (Cloudflare, CloudFront) or the proxy asserts, so a client's copies are
+ * spoofed; `x-envoy-` steers an Envoy upstream (original path, retries, timeouts) that trusts its caller.
+ */
+const REQUEST_DROP_PREFIXES = ['x-forwarded-', 'proxy-', 'cf-', 'cloudfront-', 'x-amz-cf-', 'x-envoy-'];
 
 /**
  * Response headers never passed back, besides hop-by-hop ones: the token handler owns CORS for
@@ -70,28 +90,17 @@ export interface RewriteInput {
   readonly clientIp?: string;
 }
 
-/** What `X-Forwarded-Proto` and `-Host` say, from the configured public origin (never from the request). */
-const forwardedFor = new WeakMap<object, { proto: string; host: string }>();
-function publicOriginParts(config: Pick<Config, 'publicOrigin'>): { proto: string; host: string } {
-  let parts = forwardedFor.get(config);
-  if (!parts) {
-    const origin = new URL(config.publicOrigin);
-    parts = { proto: origin.protocol.slice(0, -1), host: origin.host };
-    forwardedFor.set(config, parts);
-  }
-  return parts;
-}
-
 /**
- * The upstream request for a matched route (contract §2 step 4). `accessToken` is undefined only
- * for public routes, which then go without `Authorization`. The URL is the route's upstream plus the
+ * The upstream request for a matched route (contract §2 step 4). `authorization` is the header
+ * value the token step chose (`Bearer …`, later `DPoP …`); undefined only for public routes, which
+ * then go without `Authorization`. The URL is the route's upstream plus the
  * rest of the path and the query: never anything the client chose beyond that.
  */
 export function rewriteUpstreamRequest(
   input: RewriteInput,
   match: RouteMatch,
-  accessToken: string | undefined,
-  config: Pick<Config, 'publicOrigin'>,
+  authorization: string | undefined,
+  config: Pick<Config, 'publicProto' | 'publicHost'>,
   names: CookieNames,
 ): UpstreamRequest {
   // Read before iterating: a second Cookie line may reach us joined with ', ' and is handled there.
@@ -107,20 +116,39 @@ export function rewriteUpstreamRequest(
   });
   // `Connection: cookie` makes even the other cookies hop-by-hop (RFC 9110 §7.6.1).
   if (cookie && !named?.has('cookie')) headers.set('cookie', cookie);
-  if (accessToken !== undefined) headers.set('authorization', `Bearer ${accessToken}`);
-  const origin = publicOriginParts(config);
+  if (authorization !== undefined) headers.set('authorization', authorization);
   if (input.clientIp) headers.set('x-forwarded-for', input.clientIp);
-  headers.set('x-forwarded-proto', origin.proto);
-  headers.set('x-forwarded-host', origin.host);
-  return { url: match.route.upstream + match.rest + input.search, method: input.method, headers };
+  // From the configured public origin, never from the request.
+  headers.set('x-forwarded-proto', config.publicProto);
+  headers.set('x-forwarded-host', config.publicHost);
+  return { url: match.route.upstream + match.rest + input.search, method: input.method, headers, route: match.route };
+}
+
+/**
+ * The name under which a browser will send back the cookie a `Set-Cookie` line sets (RFC 6265bis
+ * §5.6). A nameless cookie (`=v`, or no `=` at all) goes back as its bare value, so
+ * `=__Host-th-at=x` returns as `__Host-th-at=x`: for those, what precedes the value's `=` is the name.
+ */
+function returnedCookieName(line: string): string {
+  const semi = line.indexOf(';');
+  const pair = semi < 0 ? line : line.slice(0, semi);
+  const eq = pair.indexOf('=');
+  const name = eq < 0 ? '' : trimSpaceTab(pair.slice(0, eq));
+  if (name !== '') return name;
+  const value = trimSpaceTab(eq < 0 ? pair : pair.slice(eq + 1));
+  const inner = value.indexOf('=');
+  return inner < 0 ? value : value.slice(0, inner);
 }
 
 /**
  * The upstream's response headers (contract §2 step 5) minus hop-by-hop ones, CORS headers (the
  * token handler answers CORS itself, for trusted origins only), `Clear-Site-Data`, and any
- * `Set-Cookie` that would set or clear one of the token handler's cookies.
+ * `Set-Cookie` that would set or clear one of the token handler's cookies (or a look-alike). The
+ * answer is served on the SPA's origin, so it carries `X-Content-Type-Options: nosniff` (the only
+ * value browsers know, replacing any other) unless the route says `allow-sniffing`; without a
+ * route, nosniff.
  */
-export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, names: CookieNames): Headers {
+export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, names: CookieNames, route?: Pick<ApiRoute, 'nosniff'>): Headers {
   const named = connectionTokens(upstream);
   const headers = new Headers();
   let setCookies = false;
@@ -131,40 +159,10 @@ export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, name
   });
   if (setCookies) {
     for (const line of upstream.getSetCookie()) {
-      const eq = line.indexOf('=');
-      const semi = line.indexOf(';');
-      // A line without `=` before any `;` sets a nameless cookie whose value is that text (RFC 6265 §5.2).
-      const name = (eq < 0 || (semi >= 0 && semi < eq) ? line.slice(0, semi < 0 ? undefined : semi) : line.slice(0, eq)).trim();
-      if (isOwnCookieName(name, names)) continue;
-      headers.append('set-cookie', line);
+      if (!isOwnCookieName(returnedCookieName(line), names)) headers.append('set-cookie', line);
     }
   }
+  // Otherwise a browser may sniff an API's text/plain or JSON into HTML and run it on the SPA's origin.
+  if (route?.nosniff !== false) headers.set('x-content-type-options', 'nosniff');
   return headers;
-}
-
-/** Content codings that Node's fetch (undici) decodes before handing the body over. */
-const DECODED_BY_UNDICI = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
-
-/**
- * Where the platform's fetch decodes compressed bodies but keeps `Content-Encoding` (Node), the
- * `Accept-Encoding` sent upstream is narrowed to what it decodes: an upstream that honours it can
- * then never hand back a coding that would pass through undecoded under a header we removed.
- */
-export function narrowAcceptEncoding(headers: Headers): void {
-  const accepted = headers.get('accept-encoding');
-  if (accepted === null) return;
-  const kept = accepted.split(',').map((c) => c.trim()).filter((c) => DECODED_BY_UNDICI.has(c.split(';', 1)[0]!.trim().toLowerCase()));
-  if (kept.length > 0) headers.set('accept-encoding', kept.join(', '));
-  else headers.delete('accept-encoding');
-}
-
-/**
- * After a decoding fetch: true when the body handed over is no longer in the upstream's
- * `Content-Encoding`, so that header and `Content-Length` must go. Only codings the fetch knows are
- * decoded, and never for HEAD or a status without a body.
- */
-export function bodyWasDecoded(method: string, status: number, contentEncoding: string | null): boolean {
-  if (!contentEncoding || method === 'HEAD' || status === 204 || status === 205 || status === 304 || status < 200) return false;
-  const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
-  return codings.length > 0 && codings.every((c) => DECODED_BY_UNDICI.has(c));
 }

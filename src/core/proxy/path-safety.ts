@@ -8,10 +8,15 @@ function refusePath(reason: string): TokenHandlerError {
   return new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason });
 }
 
-/** `.` and `..`, also with a `;` parameter (`..;x`, which Tomcat and Spring read as `..`). */
+/**
+ * `.` and `..`, and any segment made only of dots and spaces (`...`, `.. `, `.. .`: Windows and IIS
+ * drop trailing dots and spaces, leaving `..` or `.`), also before a `;` parameter (`..;x`, which
+ * Tomcat and Spring read as `..`) or a `:` NTFS stream name (`..::$INDEX_ALLOCATION`). Names with
+ * anything else in them (`a..b`, `.well-known`) are plain names.
+ */
 function isDotSegment(segment: string): boolean {
-  const name = segment.includes(';') ? segment.slice(0, segment.indexOf(';')) : segment;
-  return name === '.' || name === '..';
+  const name = segment.split(/[;:]/, 1)[0]!;
+  return name.includes('.') && /^[. ]+$/.test(name);
 }
 
 function hasDotSegment(path: string): boolean {
@@ -22,7 +27,8 @@ function hasDotSegment(path: string): boolean {
 
 /**
  * Refuses any path that could reach outside its route once some server along the way decodes or
- * normalises it: dot segments (also percent-encoded, once or more, or as Unicode look-alikes),
+ * normalises it: dot segments (also dots and spaces only, percent-encoded, once or more, or as
+ * Unicode look-alikes),
  * encoded slashes and backslashes, raw backslashes, `#` and control characters. Give it the path as it
  * arrived on the wire: URL parsing has already resolved `..` and `%2e%2e`, hiding the attempt.
  */

@@ -21,3 +21,21 @@ export function matchRoute(routes: readonly ApiRoute[], rawPath: string): RouteM
   }
   return best && { route: best, rest: rawPath.slice(best.prefix.length) };
 }
+
+/**
+ * Every route whose upstream base holds `url` (on a `/` boundary): how an answer is traced back to
+ * its route where only the forwarded request is left (Lambda@Edge origin-response).
+ */
+export function routesByUpstream(routes: readonly ApiRoute[], url: string): ApiRoute[] {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return [];
+  }
+  return routes.filter((route) => {
+    const base = new URL(route.upstream);
+    const path = base.pathname === '/' ? '' : base.pathname;
+    return base.origin === target.origin && (target.pathname === path || target.pathname.startsWith(`${path}/`));
+  });
+}

@@ -24,6 +24,9 @@ export interface CookieNames {
   readonly login: string;
   /** The fixed base names; together with every `login*` name, these are the token handler's cookies. */
   readonly all: readonly string[];
+  /** `all` and `login` lower-cased, for isOwnCookieName. */
+  readonly lowerAll: ReadonlySet<string>;
+  readonly lowerLogin: string;
 }
 
 export interface CookieSpec {
@@ -44,7 +47,8 @@ export function cookieNames(prefix: string): CookieNames {
   const rt = `__Secure-${prefix}-rt`;
   const id = `__Secure-${prefix}-id`;
   const login = `__Host-${prefix}-login-`;
-  return Object.freeze({ at, rt, id, login, all: Object.freeze([at, rt, id]) });
+  const all = Object.freeze([at, rt, id]);
+  return Object.freeze({ at, rt, id, login, all, lowerAll: new Set(all.map((n) => n.toLowerCase())), lowerLogin: login.toLowerCase() });
 }
 
 /** Characters of the (random, public) `state` that name its login cookie. */
@@ -67,20 +71,39 @@ export function cookieSpec(names: CookieNames, agentPath: string, kind: CookieKi
   return kind === 'at' ? { name: names.at, path: '/' } : { name: names[kind], path: agentPath };
 }
 
+/** RFC 6265 §4.1.1: a cookie name is a token (RFC 9110 §5.6.2). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const NOT_TOKEN = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/g;
+
 /**
- * Parses a `Cookie` header into name → values. A name sent twice keeps both values, so callers can
- * refuse a tossed duplicate instead of guessing which one is real.
+ * Only space and tab count as whitespace around a cookie name or value (RFC 6265 §5.2). Not
+ * `.trim()`: it also strips U+00A0, U+2000…U+200A, U+3000, U+FEFF and vertical tab, which would turn
+ * `\u2000__Host-th-at`, a name no browser treats as prefixed, into ours.
+ */
+export function trimSpaceTab(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
+  while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+/**
+ * Parses a `Cookie` header into name → values. Names are taken exactly: a name with any character
+ * outside the token set (Unicode spaces, zero-width characters, controls, non-ASCII) is ignored,
+ * never normalised into one of ours. A name sent twice keeps both values, so callers can refuse a
+ * tossed duplicate instead of guessing which one is real.
  */
 export function parseCookieHeader(header: string | null | undefined): Map<string, string[]> {
   const cookies = new Map<string, string[]>();
   if (!header) return cookies;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq <= 0) continue;
-    const name = part.slice(0, eq).trim();
-    let value = part.slice(eq + 1).trim();
+    if (eq < 0) continue;
+    const name = trimSpaceTab(part.slice(0, eq));
+    if (!TOKEN.test(name)) continue;
+    let value = trimSpaceTab(part.slice(eq + 1));
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    if (!name) continue;
     const values = cookies.get(name);
     if (values) values.push(value);
     else cookies.set(name, [value]);
@@ -168,22 +191,18 @@ export function serializeSetCookie(cookie: SetCookie): string {
   return `${base}${expiry}; Secure; HttpOnly; SameSite=Strict`;
 }
 
-const lowerNames = new WeakMap<CookieNames, ReadonlySet<string>>();
-
 /**
- * True when `name` is one of the token handler's cookies or a chunk of one, in any letter case:
- * browsers match the `__Host-`/`__Secure-` prefixes case-insensitively, so look-alikes are ours too.
+ * True when `name` could be taken for one of the token handler's cookies or a chunk of one: in any
+ * letter case (browsers match the `__Host-`/`__Secure-` prefixes case-insensitively), and also once
+ * NFKC-folded with every character outside the token set removed (`\u2000__Host-th-at`,
+ * `__Host-th-at\u200b`, full-width letters). For keeping cookies away from upstreams and upstream
+ * Set-Cookie away from the browser, where matching more is safe; reading is exact (parseCookieHeader).
  */
 export function isOwnCookieName(name: string, names: CookieNames): boolean {
-  let own = lowerNames.get(names);
-  if (!own) {
-    own = new Set(names.all.map((n) => n.toLowerCase()));
-    lowerNames.set(names, own);
-  }
-  const lower = name.trim().toLowerCase();
-  const dot = lower.lastIndexOf('.');
-  const base = dot > 0 && /^\d+$/.test(lower.slice(dot + 1)) ? lower.slice(0, dot) : lower;
-  return own.has(base) || base.startsWith(names.login.toLowerCase());
+  const folded = TOKEN.test(name) ? name.toLowerCase() : name.normalize('NFKC').toLowerCase().replace(NOT_TOKEN, '');
+  // A chunk suffix (`.0`, `.12`, a bare `.`) still names the cookie it belongs to.
+  const base = folded.replace(/\.\d*$/, '');
+  return names.lowerAll.has(base) || base.startsWith(names.lowerLogin);
 }
 
 function cookiePairName(pair: string): string {
@@ -195,21 +214,22 @@ function cookiePairName(pair: string): string {
 const JOINED_LINE = /,(?=\s*[^\s,;=]+=)/;
 
 /**
- * Removes the token handler's cookies (every chunk, any letter case) from a `Cookie` header;
- * undefined when nothing is left. A client that sends two Cookie lines (or HTTP/2 cookie fields
- * joined as ordinary headers) gets them joined with ', ', so each part is searched for that too.
+ * Removes the token handler's cookies (every chunk, any letter case, look-alikes: isOwnCookieName)
+ * from a `Cookie` header; undefined when nothing is left. The others go on byte for byte. A client
+ * that sends two Cookie lines (or HTTP/2 cookie fields joined as ordinary headers) gets them joined
+ * with ', ', so each part is searched for that too.
  */
 export function stripOwnCookies(header: string | null | undefined, names: CookieNames): string | undefined {
   if (!header) return undefined;
   const kept: string[] = [];
   for (const part of header.split(';')) {
-    const trimmed = part.trim();
+    const trimmed = trimSpaceTab(part);
     if (!trimmed) continue;
     if (!trimmed.includes(',')) {
       if (!isOwnCookieName(cookiePairName(trimmed), names)) kept.push(trimmed);
       continue;
     }
-    const pieces = trimmed.split(JOINED_LINE).map((p) => p.trim());
+    const pieces = trimmed.split(JOINED_LINE).map(trimSpaceTab);
     const others = pieces.filter((p) => p && !isOwnCookieName(cookiePairName(p), names));
     // Untouched parts stay byte for byte (a value may hold a comma); split ones go back as separate cookies.
     if (others.length === pieces.length) kept.push(trimmed);

@@ -1,15 +1,14 @@
 /**
  * Unit tests of the OIDC client with a frozen clock and an injected fetch. The "IdP" here is a
- * test double (metadata and keys served from memory, tokens minted with jose): a real provider
- * will not sign a bad token on purpose, which is what most of these tests need.
+ * test double (fake-idp.ts: metadata and keys served from memory, tokens minted with jose).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createOidcClient } from '../../../src/core/oidc/oidc-client.js';
 import { TokenHandlerError } from '../../../src/core/errors.js';
 import { testConfig } from '../../helpers/config.js';
+import { ISSUER, fakeIdp as fakeIdpWith, unsigned, type FakeIdpOptions } from './fake-idp.js';
 
-const ISSUER = 'https://idp.example.test';
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
 const config = testConfig({ TH_ISSUER: ISSUER, TH_CLIENT_ID: 'client-1', TH_CLOCK_SKEW: '60' });
 
@@ -27,43 +26,13 @@ beforeAll(async () => {
   otherJwk = { ...(await exportJWK(other.publicKey)), kid: 'key-2', alg: 'RS256', use: 'sig' };
 });
 
-/** Test double of an IdP's discovery and JWKS endpoints; counts what it serves. */
-function fakeIdp(options: { metadata?: Record<string, unknown>; keys?: () => JWK[]; failDiscovery?: boolean } = {}) {
-  const counts = { discovery: 0, jwks: 0 };
-  const fetchFn = (async (input: RequestInfo | URL) => {
-    const url = String(input instanceof Request ? input.url : input);
-    if (url === `${ISSUER}/.well-known/openid-configuration`) {
-      counts.discovery++;
-      if (options.failDiscovery) return new Response('oops', { status: 503 });
-      return Response.json({
-        issuer: ISSUER,
-        authorization_endpoint: `${ISSUER}/authorize`,
-        token_endpoint: `${ISSUER}/token`,
-        jwks_uri: `${ISSUER}/jwks`,
-        code_challenge_methods_supported: ['S256'],
-        id_token_signing_alg_values_supported: ['RS256'],
-        ...options.metadata,
-      });
-    }
-    if (url === `${ISSUER}/jwks`) {
-      counts.jwks++;
-      return Response.json({ keys: options.keys ? options.keys() : [publicJwk] });
-    }
-    return new Response('not found', { status: 404 });
-  }) as typeof fetch;
-  return { fetch: fetchFn, counts };
-}
+const fakeIdp = (options: FakeIdpOptions = {}) => fakeIdpWith({ ...options, defaultKeys: () => [publicJwk] });
 
 function idToken(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key: CryptoKey = signingKey) {
   const now = Math.floor(NOW / 1000);
   return new SignJWT({ iss: ISSUER, sub: 'user-1', aud: 'client-1', iat: now, exp: now + 300, nonce: 'n-1', ...claims })
     .setProtectedHeader({ alg: 'RS256', kid: 'key-1', ...header })
     .sign(key);
-}
-
-function unsigned(claims: Record<string, unknown>, header: Record<string, unknown>) {
-  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  return `${b64(header)}.${b64(claims)}.`;
 }
 
 async function reason(promise: Promise<unknown>): Promise<string> {
@@ -207,5 +176,30 @@ describe('buildAuthorizationRequest', () => {
     expect(a.nonce).not.toBe(b.nonce);
     expect(a.codeVerifier).not.toBe(b.codeVerifier);
     expect(url.searchParams.has('code_verifier')).toBe(false);
+  });
+});
+
+describe('revokeRefreshToken and endSessionUrl', () => {
+  it('never throws: an IdP whose metadata cannot be loaded is a failed revocation', async () => {
+    const c = createOidcClient(config, { fetch: fakeIdp({ failDiscovery: true }).fetch, now: () => NOW });
+    expect(await c.revokeRefreshToken('rt')).toEqual({ revoked: false, reason: 'revocation_failed' });
+  });
+
+  it('names the client, never a token, in the end-session URL, and has none without the endpoint', async () => {
+    const withEndpoint = createOidcClient(config, { fetch: fakeIdp({ metadata: { end_session_endpoint: `${ISSUER}/logout?ui=1` } }).fetch, now: () => NOW });
+    const url = new URL((await withEndpoint.endSessionUrl())!);
+    expect(url.origin + url.pathname).toBe(`${ISSUER}/logout`);
+    expect(Object.fromEntries(url.searchParams)).toEqual({ ui: '1', client_id: 'client-1', post_logout_redirect_uri: config.postLogoutRedirectUri });
+    expect(await createOidcClient(config, { fetch: fakeIdp().fetch, now: () => NOW }).endSessionUrl()).toBeUndefined();
+  });
+});
+
+describe('verifyJwt', () => {
+  it('checks another kind of JWT with the same issuer, audience and keys', async () => {
+    const c = createOidcClient(config, { fetch: fakeIdp().fetch, now: () => NOW });
+    const profile = { kind: 'logout_token', maxLength: 16 * 1024, algorithms: ['RS256'], typ: { expected: 'logout+jwt' }, requiredClaims: ['iss', 'aud', 'iat', 'events'] } as const;
+    const token = await idToken({ nonce: undefined, events: {} }, { typ: 'logout+jwt' });
+    expect((await c.verifyJwt(token, profile)).payload.sub).toBe('user-1');
+    expect(await reason(c.verifyJwt(await idToken({ iss: 'https://evil.example.test' }, { typ: 'logout+jwt' }), profile))).toBe('invalid_request:logout_token_err_jwt_claim_validation_failed');
   });
 });

@@ -32,11 +32,13 @@ describe('assertSafePath', () => {
     '/api/a\u0009b',
     '/api/..#',
     '/api/x#/../..',
+    // Only dots and spaces: IIS and Windows drop trailing ones, leaving `..`.
+    '/api/...',
   ])('refuses %s', (path) => {
     expect(() => assertSafePath(path)).toThrow(TokenHandlerError);
   });
 
-  it.each(['/api/orders/7', '/api/a%20b', '/api/caf%C3%A9', '/api/a..b', '/api/.well-known', '/api/...', '/api/a;b=1', '/api/caf\u00e9'])('accepts %s', (path) => {
+  it.each(['/api/orders/7', '/api/a%20b', '/api/caf%C3%A9', '/api/a..b', '/api/.well-known', '/api/a;b=1', '/api/caf\u00e9'])('accepts %s', (path) => {
     expect(() => assertSafePath(path)).not.toThrow();
   });
 

@@ -10,7 +10,7 @@
  * deployed entry (wrangler.toml + bindings, reached through SELF) is tested as configured.
  */
 import type { TestProject } from 'vitest/node';
-import { startNodeServer } from '../../../src/adapters/node/server.js';
+import { nodeFetchListener, startNodeServer } from '../../../src/adapters/node/server.js';
 import { startTestStack, type StackOptions, type TestStack } from '../../helpers/stack.js';
 import { startCompressingUpstream } from './compressing-upstream.js';
 
@@ -53,7 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
   const factory = await startNodeServer(
-    async (request) => {
+    nodeFetchListener(async (request) => {
       const url = new URL(request.url);
       const [, collection, id, what] = url.pathname.split('/');
       if (collection !== 'stacks') return json(404, { error: 'not found' });
@@ -69,7 +69,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         return json(200, {});
       }
       return json(405, { error: 'method not allowed' });
-    },
+    }),
     { port: 0, hostname: '127.0.0.1' },
   );
 

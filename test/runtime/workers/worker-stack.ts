@@ -14,7 +14,7 @@
 import { inject } from 'vitest';
 import type { ApiRequestInfo } from '../../../examples/api.js';
 import { createWorker, type WorkerBindings } from '../../../src/adapters/workers/worker.js';
-import type { AppDeps, TokenHandlerApp } from '../../../src/app/create-app.js';
+import type { TokenHandler, TokenHandlerDeps } from '../../../src/app/create-token-handler.js';
 import { parseConfig, type Config, type RawConfig } from '../../../src/config/parse.js';
 import type { StackOptions } from '../../helpers/stack.js';
 import type { StackHandle } from './global-setup.js';
@@ -24,7 +24,7 @@ export const CLIENT_ID = 'th-test-client';
 
 /** The Worker seen as an app: `request` like Hono's, and its agent (cookie names, sealer). */
 export interface WorkerApp {
-  readonly agent: TokenHandlerApp['agent'];
+  readonly agent: TokenHandler['agent'];
   request(input: string, init?: RequestInit): Promise<Response>;
 }
 
@@ -38,7 +38,7 @@ export interface WorkerTestStack {
   readonly cookieKeys: string;
   readonly logs: string[];
   readonly upstreamRequests: ApiRequestInfo[];
-  makeApp(overrides?: RawConfig, deps?: Partial<AppDeps>): WorkerApp;
+  makeApp(overrides?: RawConfig, deps?: Partial<TokenHandlerDeps<WorkerBindings>>): WorkerApp;
   close(): Promise<void>;
 }
 
@@ -53,7 +53,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<Worker
     upstreamRequests.push(...(await factoryCall<ApiRequestInfo[]>(`${factoryUrl}/stacks/${handle.id}/requests?from=${upstreamRequests.length}`)));
   };
 
-  const makeApp = (overrides: RawConfig = {}, deps: Partial<AppDeps> = {}): WorkerApp => {
+  const makeApp = (overrides: RawConfig = {}, deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}): WorkerApp => {
     const bindings: WorkerBindings = { ...handle.env, ...overrides };
     const worker = createWorker({ logSink: (line) => logs.push(line), ...deps });
     return {

@@ -1,0 +1,88 @@
+/**
+ * `npm run docs:config`: writes the README's configuration table from src/config/schema.ts, between
+ * the marker comments, so the table cannot drift from what the parser accepts. `--check` only
+ * reports (exit 1) when README.md differs; test/config/docs.test.ts fails in that case too.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, type SettingSpec } from '../src/config/schema.js';
+import { MIN_DISTINCT, MIN_SECRET_LENGTH, REPEAT_LENGTH } from '../src/config/secret-strength.js';
+
+export const README = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'README.md');
+export const BEGIN = '<!-- config-table:begin (generated from src/config/schema.ts by `npm run docs:config`; edit the schema, not this table) -->';
+export const END = '<!-- config-table:end -->';
+
+const code = (text: string): string => `\`${text}\``;
+/** A pipe inside a table cell (even inside a code span) must be escaped in GitHub Markdown. */
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
+
+function required(spec: SettingSpec): string {
+  return spec.required ? 'yes' : (spec.requiredDoc ?? '');
+}
+
+function defaultValue(spec: SettingSpec): string {
+  if (spec.default !== undefined) return code(spec.default);
+  if (spec.defaultDoc !== undefined) return spec.defaultDoc;
+  return spec.required || spec.requiredDoc ? '' : 'none';
+}
+
+function meaning(spec: SettingSpec): string {
+  let text = spec.doc;
+  if (spec.type === 'integer') text += ` (${spec.unit}, ${spec.min} to ${spec.max})`;
+  if (spec.type === 'choice') text += `; one of ${spec.values.map(code).join(', ')}`;
+  if (spec.type === 'text' && spec.patternDoc) text += `; ${spec.patternDoc}`;
+  if (spec.platforms) text += `. ${spec.platforms.map((p) => PLATFORM_NAMES[p]).join(' and ')} only`;
+  if (spec.secret) text += '. **Secret**';
+  return text;
+}
+
+/** The generated Markdown: the table, then the rules every row follows. */
+export function renderConfigDocs(): string {
+  const row = (cells: string[]) => `|${cells.map((c) => (c ? ` ${cell(c)} ` : ' ')).join('|')}|`;
+  const rows = SETTINGS.map((spec: SettingSpec) => row([code(spec.name), required(spec), defaultValue(spec), meaning(spec)]));
+  const pairs = TRUE_WORDS.map((word, i) => `${code(word)}/${code(FALSE_WORDS[i]!)}`);
+  const limited = SETTINGS.filter((spec: SettingSpec) => spec.platforms).map((spec) => code(spec.name));
+  return [
+    '| Variable | Required | Default | Meaning |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+    `- **Booleans** are ${pairs.slice(0, -1).join(', ')} or ${pairs.at(-1)}, in any letter case.`,
+    '- **Lists** are comma-separated; spaces around an item are ignored.',
+    '- **Secrets** never appear in an error or a log line. On Workers set them with `npx wrangler secret put`; on',
+    '  Lambda@Edge they may be KMS ciphertext (`"kms:<base64>"`), and only they may be.',
+    `- **Weak cookie secrets are refused** at start-up: shorter than ${MIN_SECRET_LENGTH} characters, fewer than ${MIN_DISTINCT} different`,
+    `  characters, or any run of ${REPEAT_LENGTH} characters appearing twice (a word or pattern repeated, or padded out with one`,
+    '  character). 32 random bytes (`openssl rand -base64 32`) practically never trip these rules.',
+    '- **Unknown names are refused**: a `TH_*` variable that is not in this table stops start-up on every platform,',
+    '  naming the closest setting (`TH_ISUER is not a setting: did you mean TH_ISSUER?`). Variables without the',
+    `  \`TH_\` prefix are ignored. A setting read on one platform only (${limited.join(', ')}) is refused on the others.`,
+  ].join('\n');
+}
+
+/** `readme` with the generated part between the markers replaced; throws when the markers are missing. */
+export function withConfigDocs(readme: string): string {
+  const begin = readme.indexOf(BEGIN);
+  const end = readme.indexOf(END);
+  if (begin < 0 || end < begin) throw new Error(`README.md needs the lines ${BEGIN} and ${END}`);
+  return `${readme.slice(0, begin + BEGIN.length)}\n${renderConfigDocs()}\n${readme.slice(end)}`;
+}
+
+async function main(): Promise<void> {
+  const current = await readFile(README, 'utf8');
+  const next = withConfigDocs(current);
+  if (process.argv.includes('--check')) {
+    if (next !== current) {
+      console.error('README.md: the configuration table differs from src/config/schema.ts; run npm run docs:config');
+      process.exit(1);
+    }
+    return;
+  }
+  if (next !== current) await writeFile(README, next);
+  console.log(next === current ? 'README.md: configuration table up to date' : 'README.md: configuration table rewritten');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await main();
+}

@@ -1,0 +1,92 @@
+/**
+ * `createTokenHandler(config, deps)`: the token handler as one Hono app plus the Hono-free proxy
+ * pipeline the platform shells share, built once per process or isolate. Nothing on the request
+ * path parses configuration, fetches discovery or imports keys again (those are cached inside the
+ * agent).
+ */
+import { Hono } from 'hono';
+import { createAgent, type Agent } from '../core/agent/agent.js';
+import { TokenHandlerError } from '../core/errors.js';
+import type { Clock } from '../core/ports.js';
+import { createSealer } from '../core/session/cookie-seal.js';
+import type { Config } from '../core/types.js';
+import { mountAgentRoutes } from './agent-routes.js';
+import type { AppEnv, TokenHandlerDeps } from './context.js';
+import { createFetchTransport } from './fetch-transport.js';
+import { assertHeaderSize, corsHeaders } from './guards.js';
+import { createLogger } from './log.js';
+import { createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
+import { mountProxyRoutes } from './proxy-routes.js';
+import { createRequestLog, type RequestLog } from './request-log.js';
+import { mountHealthRoutes } from './health-routes.js';
+
+export type { AppEnv, TokenHandlerDeps, WebBody } from './context.js';
+export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
+
+export interface TokenHandler<B extends object = object> {
+  /** The Hono app: mount it, or serve `fetch`. */
+  readonly app: Hono<AppEnv<B>>;
+  readonly config: Config;
+  readonly agent: Agent;
+  /** The API proxy without Hono, for a platform's own fast path. */
+  readonly proxy: ProxyPipeline;
+  readonly log: RequestLog;
+  readonly now: Clock;
+  /** The app's fetch handler (a Worker's `fetch`, @hono/node-server's handler). */
+  fetch(request: Request, env?: B): Response | Promise<Response>;
+  /** Hono's `app.request`, for tests and in-process hosts. */
+  request(input: string | Request, init?: RequestInit, env?: B): Response | Promise<Response>;
+}
+
+export function createTokenHandler<B extends object = object>(config: Config, partialDeps: Partial<TokenHandlerDeps<B>> = {}): TokenHandler<B> {
+  const deps: TokenHandlerDeps<B> = {
+    fetch: (input, init) => fetch(input, init),
+    now: Date.now,
+    logSink: (line) => console.log(line),
+    ...partialDeps,
+  };
+  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
+  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
+  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep);
+  const app = new Hono<AppEnv<B>>();
+
+  app.use('*', async (c, next) => {
+    const started = deps.now();
+    const requestId = deps.requestId?.(c.env) ?? crypto.randomUUID();
+    c.set('requestId', requestId);
+    c.set('started', started);
+    c.set('log', log);
+    c.set('logged', false);
+    c.set('corsHeaders', corsHeaders(c.req.header('origin') ?? null, config));
+    await next();
+    c.res.headers.set('x-request-id', requestId);
+    if (!c.get('logged')) log.logged(requestId, c.req.method, new URL(c.req.url).pathname, c.res.status, started);
+  });
+
+  app.use('*', async (c, next) => {
+    assertHeaderSize(c.req.raw.headers);
+    await next();
+  });
+
+  // The proxy first: it judges the raw path, so `/api/../oauth-agent/…` is refused as a traversal
+  // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
+  if (config.apiRoutes.length > 0) mountProxyRoutes(app, proxy, deps.transport ?? createFetchTransport(), deps);
+  mountHealthRoutes(app, config, agent, deps);
+  mountAgentRoutes(app, config, agent);
+
+  app.notFound(() => {
+    throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'path_unknown' });
+  });
+  app.onError((error, c) => log.rejected(error, c.get('requestId'), c.get('corsHeaders')));
+
+  return {
+    app,
+    config,
+    agent,
+    proxy,
+    log,
+    now: deps.now,
+    fetch: (request, env) => app.fetch(request, env),
+    request: (input, init, env) => app.request(input, init, env),
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The one API proxy (contract §2, §4), free of Hono and of any platform: header size → CORS →
+ * policy (route, path, method, CSRF) → token → rewrite → transport → response filter → log →
+ * error. Each platform's shell (the Hono route, the Node fast path, Lambda@Edge's hand-off to
+ * CloudFront) only translates its I/O into a {@link ProxyRequest} and writes the result back, so a
+ * rule cannot hold on one platform and not another.
+ */
+import type { Agent } from '../core/agent/agent.js';
+import { TokenHandlerError } from '../core/errors.js';
+import type { HeaderView, UpstreamAnswer, UpstreamCall, UpstreamTransport } from '../core/ports.js';
+import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../core/proxy/headers.js';
+import { assertSafePath } from '../core/proxy/path-safety.js';
+import { matchRoute, type RouteMatch } from '../core/proxy/routes.js';
+import { parseCookieHeader } from '../core/session/cookie-table.js';
+import type { ApiRoute, Config } from '../core/types.js';
+import { STATE_CHANGING, assertCsrfSafe, assertHeaderSize, corsHeaders, preflightHeaders } from './guards.js';
+import type { RequestLog } from './request-log.js';
+
+const DEFAULT_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+export interface ProxyRequest<Body> {
+  readonly requestId: string;
+  /** When the request arrived (the clock's milliseconds), for the log line's duration. */
+  readonly started: number;
+  readonly method: string;
+  /**
+   * The path (still percent-encoded) and query exactly as the client sent them, where the platform
+   * keeps the request target; otherwise from the parsed URL, whose dot segments are resolved.
+   */
+  readonly target: string;
+  readonly headers: HeaderView;
+  readonly clientIp?: string | undefined;
+  /** The client's body as the platform streams it; ignored for GET and HEAD. */
+  readonly body: Body | null;
+  /** Aborted when the client goes away. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The rewritten call, ready for a transport or for CloudFront, and what its answer needs. */
+export interface PreparedCall<Body> {
+  readonly kind: 'forward';
+  readonly call: UpstreamCall<Body>;
+  readonly route: ApiRoute;
+  readonly cors: Headers | undefined;
+}
+
+export type Prepared<Body> =
+  /** Not an API route: the agent routes or `not_found` answer it. */
+  | { readonly kind: 'pass' }
+  /** The token handler's own answer (a preflight). */
+  | { readonly kind: 'answer'; readonly response: Response }
+  | PreparedCall<Body>;
+
+export type ProxyResult<Body> =
+  | { readonly kind: 'pass' }
+  /** Written by the token handler itself: a preflight or a JSON error (already logged). */
+  | { readonly kind: 'answer'; readonly response: Response }
+  /** The upstream's answer, filtered (already logged). */
+  | { readonly kind: 'upstream'; readonly status: number; readonly statusText: string; readonly headers: Headers; readonly body: Body | null };
+
+/**
+ * Turns the session into the `Authorization` header value for a route, or undefined on a public
+ * route. Asynchronous and free to choose the scheme, so introspection and DPoP plug in here.
+ */
+export type TokenStep = (route: ApiRoute, headers: HeaderView) => Promise<string | undefined>;
+
+export interface ProxyPipeline {
+  /** Whether `target` belongs to the proxy (an API route, or a path that resolves into one). Cheap and synchronous. */
+  claims(target: string): boolean;
+  /** Every rule up to the upstream call. Throws TokenHandlerError for a refusal. */
+  prepare<Body>(request: ProxyRequest<Body>): Promise<Prepared<Body>>;
+  /** The whole proxy for one request; never throws (refusals become JSON answers). */
+  handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>): Promise<ProxyResult<Out>>;
+  /** A refusal's JSON answer, logged, with the CORS headers the request earned. */
+  refuse(request: ProxyRequest<unknown>, error: unknown): Response;
+  /** Logs the token handler's own answer (a preflight) and marks it with the request id. */
+  answered(request: ProxyRequest<unknown>, response: Response): Response;
+  /** Logs a call the platform forwards itself (Lambda@Edge), whose status only the origin knows. */
+  handedOff(request: ProxyRequest<unknown>, prepared: PreparedCall<unknown>): void;
+}
+
+/** The default token step: the access token from its sealed cookie, as a bearer token. */
+export function bearerFromCookie(agent: Agent): TokenStep {
+  return async (route, headers) => {
+    if (route.public) return undefined;
+    const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
+    if (!at) throw new TokenHandlerError('unauthorized_request', 'No valid session', { reason: 'no_access_token' });
+    if (at.expired) throw new TokenHandlerError('token_expired', 'The access token has expired', { reason: 'access_token_expired' });
+    return `Bearer ${at.token}`;
+  };
+}
+
+function splitTarget(target: string): { path: string; search: string } {
+  const q = target.indexOf('?');
+  return q < 0 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q) };
+}
+
+export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep = bearerFromCookie(agent)): ProxyPipeline {
+  const routes = config.apiRoutes;
+
+  /** The route for a raw path; a path that reaches a route only once resolved (`/x/../api`) is a traversal. */
+  function route(path: string): RouteMatch | 'traversal' | undefined {
+    const match = matchRoute(routes, path);
+    // Only dots, escapes and backslashes can make the URL parser move a path into another one.
+    if (match || routes.length === 0 || !/[.%\\]/.test(path)) return match;
+    const resolved = new URL(`http://localhost${path}`).pathname;
+    return path !== resolved && matchRoute(routes, resolved) ? 'traversal' : undefined;
+  }
+
+  async function prepare<Body>(request: ProxyRequest<Body>): Promise<Prepared<Body>> {
+    const { path, search } = splitTarget(request.target);
+    const match = route(path);
+    if (match === undefined) return { kind: 'pass' };
+    assertHeaderSize(request.headers);
+    assertSafePath(path);
+    if (match === 'traversal') throw new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason: 'path_normalises_into_route' });
+
+    const { method, headers } = request;
+    const methods = match.route.methods ?? DEFAULT_METHODS;
+    if (method === 'OPTIONS') return { kind: 'answer', response: new Response(null, { status: 204, headers: preflightHeaders(headers.get('origin'), methods, config) }) };
+    if (!methods.includes(method)) {
+      throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this route', { allow: methods.join(', '), reason: 'proxy_method_not_allowed' });
+    }
+    if (STATE_CHANGING.has(method)) assertCsrfSafe(headers, config);
+
+    const authorization = await tokenStep(match.route, headers);
+    const upstream = rewriteUpstreamRequest({ method, search, headers, ...(request.clientIp ? { clientIp: request.clientIp } : {}) }, match, authorization, config, agent.names);
+    const bodyless = method === 'GET' || method === 'HEAD';
+    return {
+      kind: 'forward',
+      route: match.route,
+      cors: corsHeaders(headers.get('origin'), config),
+      call: {
+        url: upstream.url,
+        method,
+        headers: upstream.headers,
+        body: bodyless ? null : request.body,
+        timeout: config.upstreamTimeout,
+        ...(request.signal ? { signal: request.signal } : {}),
+      },
+    };
+  }
+
+  function refuse(request: ProxyRequest<unknown>, error: unknown): Response {
+    const response = log.rejected(error, request.requestId, corsHeaders(request.headers.get('origin'), config));
+    response.headers.set('x-request-id', request.requestId);
+    log.logged(request.requestId, request.method, splitTarget(request.target).path, response.status, request.started);
+    return response;
+  }
+
+  /** The upstream's answer as the browser gets it (contract §2 step 5, §4). */
+  function answer<Out>(request: ProxyRequest<unknown>, prepared: PreparedCall<unknown>, upstream: UpstreamAnswer<Out>): ProxyResult<Out> {
+    const headers = filterUpstreamResponseHeaders(upstream.headers, agent.names, prepared.route);
+    prepared.cors?.forEach((value, name) => headers.set(name, value));
+    headers.set('x-request-id', request.requestId);
+    log.logged(request.requestId, request.method, splitTarget(request.target).path, upstream.status, request.started);
+    return { kind: 'upstream', status: upstream.status, statusText: upstream.statusText, headers, body: upstream.body };
+  }
+
+  function answered(request: ProxyRequest<unknown>, response: Response): Response {
+    response.headers.set('x-request-id', request.requestId);
+    log.logged(request.requestId, request.method, splitTarget(request.target).path, response.status, request.started);
+    return response;
+  }
+
+  return {
+    claims(target) {
+      return route(splitTarget(target).path) !== undefined;
+    },
+    prepare,
+    refuse,
+    answered,
+    handedOff(request, prepared) {
+      log.forwarded(request.requestId, request.method, splitTarget(request.target).path, new URL(prepared.call.url).host, request.started);
+    },
+    async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>): Promise<ProxyResult<Out>> {
+      try {
+        const prepared = await prepare(request);
+        if (prepared.kind === 'pass') return prepared;
+        if (prepared.kind === 'answer') return { kind: 'answer', response: answered(request, prepared.response) };
+        return answer(request, prepared, await transport.send(prepared.call));
+      } catch (error) {
+        return { kind: 'answer', response: refuse(request, error) };
+      }
+    },
+  };
+}
+
+/** The 502 a transport rejects with when the upstream cannot be reached or does not answer in time. */
+export function upstreamUnavailable(reason: 'upstream_timeout' | 'upstream_unreachable' | 'upstream_bad_status', cause?: unknown): TokenHandlerError {
+  const detail = reason === 'upstream_bad_status' ? 'The API answered with an invalid response' : 'The API could not be reached';
+  return new TokenHandlerError('upstream_unavailable', detail, { cause, reason });
+}

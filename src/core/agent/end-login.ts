@@ -1,0 +1,53 @@
+/**
+ * `POST /login/end` (contract §1.2): the callback's checks in the contract's order, the code
+ * exchange, and a new session with a new id. Without a callback it is a session query (the SPA
+ * calls it on every page load).
+ */
+import { TokenHandlerError } from '../errors.js';
+import { clearLoginTransaction, findLoginTransaction } from '../session/login-transaction.js';
+import { accessTokenExpiry, newSessionId, storeSessionCookies } from '../session/session-cookies.js';
+import { keptIdentity, nowSeconds, type AgentContext, type AgentResult, type Cookies, type Params, type SessionBody } from './context.js';
+import { readSession, sessionBody } from './session.js';
+
+export async function endLogin(ctx: AgentContext, params: Params, cookies: Cookies): Promise<AgentResult<SessionBody>> {
+  const { state, code, error } = params;
+  if (!state || (!code && !error)) return readSession(ctx, cookies);
+  const found = await findLoginTransaction(ctx, cookies, state);
+  if (!found) throw new TokenHandlerError('invalid_request', 'The login state is unknown or has expired', { reason: 'state_unknown' });
+  const { tx } = found;
+  // The state is single use: every outcome from here on clears this transaction (RFC 9700 §4.2.4).
+  const clearTx = clearLoginTransaction(found.name, cookies);
+
+  try {
+    const { as } = await ctx.oidc.getServer();
+    const iss = params['iss'];
+    // RFC 9207 §2.4: compare iss when present; require it when the IdP says it sends it.
+    if (iss !== undefined ? iss !== tx.i || iss !== as.issuer : as.authorization_response_iss_parameter_supported === true) {
+      throw new TokenHandlerError('invalid_request', 'The authorization response comes from an unexpected issuer', {
+        reason: iss === undefined ? 'iss_missing' : 'iss_mismatch',
+      });
+    }
+    if (error) {
+      if (error === 'login_required') throw new TokenHandlerError('login_required', 'The user must log in', { reason: 'idp_login_required' });
+      const wireCode = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/.test(error) ? error : 'authorization_error';
+      throw new TokenHandlerError('authorization_response_error', 'The authorization server returned an error', { wireCode, reason: 'idp_error' });
+    }
+    const callback = new URLSearchParams({ code: code!, state });
+    if (iss !== undefined) callback.set('iss', iss);
+    const tokens = await ctx.oidc.exchangeCode(callback, { state: tx.s, nonce: tx.n, codeVerifier: tx.v });
+    const identity = keptIdentity(ctx, tokens.idTokenClaims!);
+    const end = nowSeconds(ctx) + ctx.config.sessionLifetime;
+    // A new session, with a new id, replaces whatever the browser held before (no session fixation).
+    const stored = await storeSessionCookies(ctx, { id: newSessionId(), end, tokens, identity }, cookies, 'login');
+    return {
+      body: sessionBody(ctx, identity, accessTokenExpiry(tokens, end)),
+      cookies: [...clearTx, ...stored],
+      event: { name: 'login_success', refresh_token: tokens.refreshToken !== undefined },
+    };
+  } catch (e) {
+    if (e instanceof TokenHandlerError) {
+      throw new TokenHandlerError(e.code, e.detail, { cause: e.cause, wireCode: e.wireCode, reason: e.reason, setCookies: [...clearTx, ...e.setCookies] });
+    }
+    throw e;
+  }
+}

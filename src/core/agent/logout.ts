@@ -1,0 +1,31 @@
+/**
+ * `POST /logout` (contract §1.2): the end-session URL, the session's refresh token revoked when
+ * configured, and every cookie of the token handler cleared.
+ */
+import { clearLoginTransactions } from '../session/login-transaction.js';
+import { clearSessionCookies, readSessionCookies } from '../session/session-cookies.js';
+import type { AgentContext, AgentResult, Cookies } from './context.js';
+
+export interface LogoutBody {
+  logout_url?: string;
+}
+
+export async function logout(ctx: AgentContext, cookies: Cookies): Promise<AgentResult<LogoutBody>> {
+  const session = await readSessionCookies(ctx, cookies);
+  // Only this session's refresh token is revoked, never one planted beside it.
+  const rt = session.kind === 'session' ? session.rt : undefined;
+  let revocation: { revoked: boolean; reason?: string } = { revoked: false, reason: rt ? 'disabled' : 'no_refresh_token' };
+  if (rt && ctx.config.revokeOnLogout) revocation = await ctx.oidc.revokeRefreshToken(rt.data.t);
+  let logoutUrl: string | undefined;
+  try {
+    logoutUrl = await ctx.oidc.endSessionUrl();
+  } catch {
+    // Local logout must not depend on the IdP being up; the SPA simply stays on its own page.
+    logoutUrl = undefined;
+  }
+  return {
+    body: logoutUrl ? { logout_url: logoutUrl } : {},
+    cookies: [...clearSessionCookies(ctx, cookies), ...clearLoginTransactions(ctx.names, cookies)],
+    event: { name: 'logout', revoked: revocation.revoked, ...(revocation.reason ? { revocation: revocation.reason } : {}) },
+  };
+}

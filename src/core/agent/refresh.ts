@@ -1,0 +1,41 @@
+/**
+ * `POST /refresh` (contract §1.2): the refresh grant with the session's refresh token; the new
+ * tokens keep the session's id and its absolute end.
+ */
+import { TokenHandlerError } from '../errors.js';
+import type { TokenSet } from '../oidc/oidc-client.js';
+import { accessTokenExpiry, clearSessionCookies, readSessionCookies, storeSessionCookies } from '../session/session-cookies.js';
+import { keptIdentity, nowSeconds, refuseUnlistedParams, type AgentContext, type AgentResult, type Cookies, type Params } from './context.js';
+
+export interface RefreshBody {
+  access_token_expires_in?: number;
+}
+
+export async function refresh(ctx: AgentContext, params: Params, cookies: Cookies): Promise<AgentResult<RefreshBody>> {
+  refuseUnlistedParams(params, ctx.config.extraTokenParams);
+  const session = await readSessionCookies(ctx, cookies);
+  const rt = session.kind === 'session' ? session.rt : undefined;
+  if (session.kind !== 'session' || !rt) {
+    const reason = session.kind === 'rejected' ? session.reason : 'no_refresh_token';
+    throw new TokenHandlerError('session_expired', 'The session has expired', { reason, setCookies: clearSessionCookies(ctx, cookies) });
+  }
+  let tokens: TokenSet;
+  try {
+    tokens = await ctx.oidc.refresh(rt.data.t, session.identity?.sub, params);
+  } catch (e) {
+    if (e instanceof TokenHandlerError && e.code === 'session_expired') {
+      throw new TokenHandlerError(e.code, e.detail, { cause: e.cause, reason: e.reason, setCookies: clearSessionCookies(ctx, cookies) });
+    }
+    throw e;
+  }
+  // The session keeps its id and its absolute end, counted from login (a refresh never extends it).
+  const end = rt.expiresAt;
+  const identity = tokens.idTokenClaims ? keptIdentity(ctx, tokens.idTokenClaims) : undefined;
+  const stored = await storeSessionCookies(ctx, { id: session.id, end, tokens, ...(identity ? { identity } : {}) }, cookies, 'refresh');
+  const expiresAt = accessTokenExpiry(tokens, end);
+  return {
+    body: expiresAt !== undefined ? { access_token_expires_in: Math.max(0, expiresAt - nowSeconds(ctx)) } : {},
+    cookies: stored,
+    event: { name: 'refresh', rotated: tokens.refreshToken !== undefined },
+  };
+}
