@@ -1,7 +1,7 @@
 /**
  * The Durable Object store inside workerd: the SESSION_STORE binding and its SQLite-backed class
  * come from wrangler.toml and the Worker's entry, as deployed. The store contract runs against
- * it (every call a real RPC to the object named after the key), and the object's own clean-up:
+ * it (every call a real request to the object named after the key), and the object's own clean-up:
  * its alarm deletes an expired entry's storage, and keeps an entry that was rewritten since.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
@@ -27,6 +27,16 @@ it('is bound from wrangler.toml', () => {
 describeStoreContract('durable-object (workerd)', () => store);
 
 describe('SessionStoreObject', () => {
+  it('answers 400 to a request that is not one of its operations, and stores nothing', async () => {
+    const key = uniqueKey('bad-request');
+    const stub = stubFor(key);
+    const send = (body: string) => stub.fetch(new Request('https://session-store.invalid/', { method: 'POST', body }));
+    for (const body of ['', 'not json', '{}', '{"op":"drop"}', '{"op":"write","value":1,"ttlSeconds":60}', '{"op":"write","value":"v","ttlSeconds":0}', '{"op":"swap","value":"v","ttlSeconds":60}']) {
+      expect((await send(body)).status, body).toBe(400);
+    }
+    expect(await store.get(key)).toBeUndefined();
+  });
+
   it('sets an alarm at the expiry, which deletes the expired entry from storage', async () => {
     const key = uniqueKey('alarm');
     await store.put(key, 'value', 1);
