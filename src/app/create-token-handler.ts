@@ -75,7 +75,7 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   mountAgentRoutes(app, config, agent);
 
   app.notFound(() => {
-    throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'path_unknown' });
+    throw new TokenHandlerError('not_found', { reason: 'path_unknown' });
   });
   app.onError((error, c) => log.rejected(error, c.get('requestId'), c.get('corsHeaders')));
 

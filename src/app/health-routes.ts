@@ -40,5 +40,5 @@ export function mountHealthRoutes<B extends object>(app: Hono<AppEnv<B>>, config
 }
 
 function methodNotAllowed(): never {
-  throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this endpoint', { allow: 'GET, HEAD', reason: 'method_not_allowed' });
+  throw new TokenHandlerError('method_not_allowed', { detail: 'The method is not allowed on this endpoint', allow: 'GET, HEAD', reason: 'method_not_allowed' });
 }

@@ -58,15 +58,15 @@ export function nodeFetchListener(fetchHandler: FetchHandler): (req: IncomingMes
       const env = bindings as HttpBindings;
       const target = env.incoming.url ?? '/';
       if (!target.startsWith('/')) {
-        return errorResponse(new TokenHandlerError('invalid_request', 'The request target must be a path', { reason: 'absolute_form_target' }));
+        return errorResponse(new TokenHandlerError('invalid_request', { detail: 'The request target must be a path', reason: 'absolute_form_target' }));
       }
       return fetchHandler(request, env);
     },
     {
       errorHandler: (error) =>
         error instanceof RequestError
-          ? errorResponse(new TokenHandlerError('invalid_request', 'The request target is not valid', { reason: 'bad_request_target' }))
-          : errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly')),
+          ? errorResponse(new TokenHandlerError('invalid_request', { detail: 'The request target is not valid', reason: 'bad_request_target' }))
+          : errorResponse(new TokenHandlerError('server_error', { reason: 'unexpected_error' })),
     },
   );
   return (req, res) => void listener(req, res);
