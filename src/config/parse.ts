@@ -8,6 +8,7 @@ import { cookieNames } from '../core/session/cookie-table.js';
 import type { ApiRoute, ClientAuthMethod, Config, LogLevel } from '../core/types.js';
 import { BOOLEAN_SPELLINGS, FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, readOn, settingSpec, type Platform, type Setting, type SettingName, type SettingSpec } from './schema.js';
 import type { RouteEntry, RouteOptionsEntry } from './validators.js';
+import { STORES_BY_PLATFORM } from './session-store.js';
 
 export { isLoopbackHost, type ApiRoute, type ClientAuthMethod, type Config, type CookieKey, type LogLevel } from '../core/types.js';
 export type { Platform } from './schema.js';
@@ -57,6 +58,16 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
   const agentPath = read.parsed('TH_AGENT_PATH');
   const apiRoutes = applyRouteOptions(read.parsed('TH_API_ROUTES') ?? [], read.parsed('TH_API_ROUTE_OPTIONS') ?? [], agentPath, problems);
   const cookiePrefix = read.text('TH_COOKIE_PREFIX');
+  const platform = options.platform ?? 'node';
+  const storeEndpoint = read.parsed('TH_SESSION_STORE_ENDPOINT');
+  let sessionStore = read.parsed('TH_SESSION_STORE') ?? (platform === 'node' ? { kind: 'memory' as const } : undefined);
+  if (sessionStore && !(STORES_BY_PLATFORM[platform] as readonly string[]).includes(sessionStore.kind)) {
+    problems.push(`TH_SESSION_STORE ${sessionStore.kind} cannot be used on ${PLATFORM_NAMES[platform]}; there use ${STORES_BY_PLATFORM[platform].join(' or ')}`);
+  }
+  if (storeEndpoint !== undefined) {
+    if (sessionStore?.kind !== 'dynamodb') problems.push('TH_SESSION_STORE_ENDPOINT is only for a dynamodb:// TH_SESSION_STORE');
+    else sessionStore = { ...sessionStore, endpoint: storeEndpoint };
+  }
 
   const config: Config = {
     publicOrigin,
@@ -87,6 +98,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     upstreamTimeout: read.integer('TH_UPSTREAM_TIMEOUT') * 1000,
     idpTimeout: read.integer('TH_IDP_TIMEOUT') * 1000,
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
+    ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

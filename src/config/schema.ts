@@ -23,6 +23,7 @@ import {
   parseSigningAlgs,
   parseTokenParams,
 } from './validators.js';
+import { parseStoreEndpoint, parseStoreKind } from './session-store.js';
 
 export type Platform = 'node' | 'workers' | 'lambda-edge';
 export const PLATFORMS: readonly Platform[] = ['node', 'workers', 'lambda-edge'];
@@ -148,6 +149,20 @@ export const SETTINGS = [
   { name: 'TH_REVOKE_ON_LOGOUT', type: 'boolean', default: 'true', doc: 'revoke the refresh token at logout (RFC 7009)' },
   { name: 'TH_HIDDEN_CLAIMS', type: 'parsed', parse: parseList, doc: 'ID-token claims not returned to the SPA (nor kept in the cookie)' },
   { name: 'TH_LOG_LEVEL', type: 'choice', values: ['debug', 'info', 'warn', 'error'], default: 'info', doc: 'the least severe log lines written' },
+  {
+    name: 'TH_SESSION_STORE',
+    type: 'parsed',
+    parse: parseStoreKind,
+    defaultDoc: '`memory` on Node; none on Workers and Lambda@Edge',
+    doc: 'where shared session state lives (README: "Scaling out"): `memory`, `redis://…`/`rediss://…` (Node), `durable-object` (Workers), `dynamodb://<table>?region=<region>` (Lambda@Edge, Node). Never echoed; a URL with a password belongs in your secret store',
+  },
+  {
+    name: 'TH_SESSION_STORE_ENDPOINT',
+    type: 'parsed',
+    parse: parseStoreEndpoint,
+    platforms: ['node', 'lambda-edge'],
+    doc: 'another DynamoDB endpoint (an origin), for tests and local DynamoDB; only with a `dynamodb://` store',
+  },
   {
     name: 'TH_KMS_KEY_ID',
     type: 'text',

@@ -67,9 +67,28 @@ export interface Config {
   /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
   readonly idpTimeout: number;
   readonly corsAllowHeaders: readonly string[];
+  /** Where shared session state lives; absent on Workers and Lambda@Edge without TH_SESSION_STORE. */
+  readonly sessionStore?: StoreSetting;
 }
 
 /** http is allowed only for loopback hosts (local development and tests); everything else must be https. */
 export function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
+
+/** Where the shared session state lives (contract §6), as `TH_SESSION_STORE` names it. */
+export interface RedisTarget {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly database: number;
+  readonly cluster: boolean;
+}
+
+export type StoreSetting =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'redis'; readonly target: RedisTarget }
+  | { readonly kind: 'durable-object' }
+  | { readonly kind: 'dynamodb'; readonly table: string; readonly regions: readonly string[]; readonly endpoint?: string };
