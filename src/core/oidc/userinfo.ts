@@ -43,7 +43,8 @@ export async function fetchUserinfo(as: oauth.AuthorizationServer, accessToken: 
     throw new TokenHandlerError('not_found', { reason: 'userinfo_no_endpoint', detail: 'The authorization server has no userinfo endpoint' });
   }
   const response = await idp.call('userinfo_unreachable', () => oauth.userInfoRequest(as, credentials.client(), accessToken, idp.requestOptions()));
-  if (response.status === 401) throw new TokenHandlerError('token_expired', { reason: 'userinfo_invalid_token' });
+  // RFC 6750 §3.1: 401 is invalid_token (expired, revoked, not for this endpoint): the SPA refreshes.
+  if (response.status === 401) throw new TokenHandlerError('token_expired', { reason: 'userinfo_invalid_token', detail: 'The authorization server refused the access token' });
   if (response.status >= 400 && response.status < 500) {
     throw new TokenHandlerError('authorization_error', { reason: 'userinfo_refused', detail: 'The authorization server refused the userinfo request' });
   }
