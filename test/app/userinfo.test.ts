@@ -176,6 +176,13 @@ describe('GET /oauth-agent/userinfo', () => {
     planted.cookies.set(ID, other.cookies.get(ID)!);
     planted.cookies.set(RT, other.cookies.get(RT)!);
     expectError(await planted.json('GET', '/oauth-agent/userinfo'), 401, 'unauthorized_request');
+    // An access-token cookie without its ID cookie has no subject to compare with: no session, as for /session.
+    const halfSession = new SpaClient(app);
+    clients.push(halfSession);
+    halfSession.cookies.set(AT, mine.cookies.get(AT)!);
+    halfSession.cookies.set(RT, mine.cookies.get(RT)!);
+    expect((await halfSession.json('GET', '/oauth-agent/session')).body).toEqual({ is_logged_in: false });
+    expectError(await halfSession.json('GET', '/oauth-agent/userinfo'), 401, 'unauthorized_request');
     expect(userinfoCalls()).toBe(0);
     // The genuine sessions still work.
     expect((await mine.json('GET', '/oauth-agent/userinfo')).status).toBe(200);

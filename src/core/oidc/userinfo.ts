@@ -67,7 +67,8 @@ export async function fetchUserinfo(as: oauth.AuthorizationServer, accessToken: 
     } catch {
       throw malformed();
     }
-    if (!json || typeof json !== 'object' || Array.isArray(json)) throw malformed();
+    // Anything but an object (an array, a string, a number) has no string `sub`, checked below.
+    if (json === null) throw malformed();
     claims = json as JWTPayload;
   } else {
     throw malformed();
