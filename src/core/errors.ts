@@ -180,7 +180,7 @@ export type IdTokenFailure = keyof typeof ID_TOKEN_FAILURES;
 export const JWT_KINDS = {
   id_token: 'the ID token of a login or refresh',
   logout_token: 'the logout token of a back-channel logout request',
-  userinfo_jwt: 'a signed userinfo response (application/jwt)',
+  userinfo_jwt: 'a signed userinfo response, application/jwt',
 } as const satisfies Record<string, string>;
 export type JwtKind = keyof typeof JWT_KINDS;
 export type JwtReason = `id_token_${JwtFailure | IdTokenFailure}` | `logout_token_${JwtFailure}` | `userinfo_jwt_${JwtFailure}`;
