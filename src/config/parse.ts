@@ -78,6 +78,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     ...(clientPrivateKey !== undefined && clientAuth === 'private_key_jwt' ? { clientPrivateKey: Object.freeze(clientPrivateKey) } : {}),
     cookieKeys: Object.freeze(cookieKeys.map((k) => Object.freeze(k))),
     scope: read.parsed('TH_SCOPE'),
+    allowedScopes: Object.freeze(read.parsed('TH_ALLOWED_SCOPES') ?? []),
     redirectUri: publicOrigin + redirectPath,
     postLogoutRedirectUri: publicOrigin + postLogoutPath,
     agentPath,

@@ -20,6 +20,7 @@ import {
   parsePrivateJwk,
   parseRouteOptions,
   parseScope,
+  parseScopes,
   parseSigningAlgs,
   parseTokenParams,
 } from './validators.js';
@@ -91,7 +92,19 @@ export const SETTINGS = [
     secret: true,
     doc: '`<id>:<secret>[,<id>:<secret>…]`; ids are letters, digits, `_`; secrets ≥ 32 random characters (weak ones are refused, see below); the first seals, every one unseals',
   },
-  { name: 'TH_SCOPE', type: 'parsed', parse: parseScope, default: 'openid profile offline_access', doc: '`openid` is always added' },
+  {
+    name: 'TH_SCOPE',
+    type: 'parsed',
+    parse: parseScope,
+    default: 'openid profile offline_access',
+    doc: 'the scopes requested at login; `openid` is always added. The SPA may ask for fewer or others with login/start\'s `scope` (each one of these or of `TH_ALLOWED_SCOPES`)',
+  },
+  {
+    name: 'TH_ALLOWED_SCOPES',
+    type: 'parsed',
+    parse: parseScopes,
+    doc: 'more scopes the SPA may request in login/start\'s `scope`, beside those of `TH_SCOPE`; separated by spaces or commas',
+  },
   { name: 'TH_REDIRECT_PATH', type: 'parsed', parse: parsePagePath, default: '/', doc: 'the SPA page the provider returns to' },
   { name: 'TH_POST_LOGOUT_REDIRECT_PATH', type: 'parsed', parse: parsePagePath, default: '/', doc: 'the SPA page the provider returns to after logout' },
   { name: 'TH_AGENT_PATH', type: 'parsed', parse: parseAgentPath, default: '/oauth-agent', doc: "the base path of the agent's endpoints" },
@@ -114,7 +127,7 @@ export const SETTINGS = [
     min: 1,
     max: 60,
     unit: 'seconds',
-    doc: 'the time allowed for each call to the provider: discovery, keys, token, revocation',
+    doc: 'the time allowed for each call to the provider: discovery, keys, token, revocation, userinfo',
   },
   {
     name: 'TH_COOKIE_PREFIX',
@@ -126,7 +139,12 @@ export const SETTINGS = [
   },
   { name: 'TH_TRUSTED_ORIGINS', type: 'parsed', parse: parseOrigins, doc: 'extra trusted SPA origins (another subdomain of the same site)' },
   { name: 'TH_CORS_ALLOW_HEADERS', type: 'parsed', parse: parseHeaderNames, doc: 'extra request headers a trusted cross-origin SPA may send' },
-  { name: 'TH_EXTRA_AUTH_PARAMS', type: 'parsed', parse: parseAuthParams, doc: 'authorization parameters the SPA may add, e.g. `prompt,login_hint,ui_locales`' },
+  {
+    name: 'TH_EXTRA_AUTH_PARAMS',
+    type: 'parsed',
+    parse: parseAuthParams,
+    doc: 'authorization parameters the SPA may add, e.g. `prompt,login_hint,ui_locales`; `scope` is always accepted (within `TH_SCOPE` and `TH_ALLOWED_SCOPES`), so listing it is allowed but redundant',
+  },
   { name: 'TH_EXTRA_TOKEN_PARAMS', type: 'parsed', parse: parseTokenParams, doc: 'token-request parameters the SPA may add on refresh' },
   {
     name: 'TH_SESSION_LIFETIME',

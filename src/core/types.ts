@@ -39,6 +39,8 @@ export interface Config {
   /** The first key seals; every key unseals. */
   readonly cookieKeys: readonly CookieKey[];
   readonly scope: string;
+  /** Scopes the SPA may request at login/start beside those of `scope` (TH_ALLOWED_SCOPES). */
+  readonly allowedScopes: readonly string[];
   readonly redirectUri: string;
   readonly postLogoutRedirectUri: string;
   readonly agentPath: string;

@@ -5,7 +5,8 @@
  * response (alg none, HMAC keyed with its own public key, foreign keys, odd kids, wrong claims,
  * foreign JWT types, odd token types and lifetimes, huge tokens, 5xx, HTML, malformed JSON, slow
  * answers). With no mutators it is a correct, strict provider: client authentication, exact
- * redirect URI, PKCE S256, single-use codes, rotating refresh tokens.
+ * redirect URI, PKCE S256, single-use codes, rotating refresh tokens, a userinfo endpoint that
+ * takes only the access tokens it issued.
  *
  * It also serves a recording API under /api (the proxy's upstream in these tests), and keeps every
  * code, token and secret it hands out in `secrets`, so tests can prove none of them leaks.
@@ -15,7 +16,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
-export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke';
+export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke' | 'userinfo';
 export type Grant = 'authorization_code' | 'refresh_token';
 
 export interface RawReply {
@@ -39,6 +40,10 @@ export interface Mutators {
   signWith?: 'signing_key' | 'other_key' | 'none' | 'hs256_public_key';
   /** Edits the token response body (after the ID token is minted). */
   tokenResponse?: (body: Record<string, unknown>, grant: Grant) => void;
+  /** Edits the userinfo claims (and the header, when signed) before they are sent. */
+  userinfo?: (claims: Record<string, unknown>, header: Record<string, unknown>) => void;
+  /** Answers userinfo as a JWT (`application/jwt`), signed as `signWith` says. */
+  userinfoJwt?: boolean;
   /** The access token's length (default 43, like oidc-provider's opaque tokens). */
   accessTokenLength?: number;
   /** The refresh token's length (default 43). */
@@ -97,6 +102,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
   const secrets = new Set<string>([clientSecret]);
   const codes = new Map<string, IssuedCode>();
   const refreshTokens = new Map<string, { sub: string }>();
+  const accessTokens = new Map<string, { sub: string }>();
   const calls: HostileProvider['calls'] = [];
   const upstream: UpstreamRecord[] = [];
   let issuer = '';
@@ -127,6 +133,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     token_endpoint: `${issuer}/token`,
     jwks_uri: `${issuer}/jwks`,
     revocation_endpoint: `${issuer}/revoke`,
+    userinfo_endpoint: `${issuer}/userinfo`,
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
     subject_types_supported: ['public'],
@@ -161,6 +168,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     provider.mutators.idToken?.(claims, header, grant);
     const refreshToken = randomToken(provider.mutators.refreshTokenLength ?? 43);
     refreshTokens.set(refreshToken, { sub });
+    accessTokens.set(accessToken, { sub });
     const body: Record<string, unknown> = {
       access_token: accessToken,
       token_type: 'Bearer',
@@ -215,6 +223,26 @@ export async function startHostileProvider(options: { clientId: string; redirect
     return json(res, 400, { error: 'unsupported_grant_type' });
   }
 
+  async function userinfoEndpoint(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const authorization = req.headers.authorization ?? '';
+    const known = authorization.startsWith('Bearer ') ? accessTokens.get(authorization.slice(7)) : undefined;
+    if (!known) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_token' }));
+      return;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const signed = provider.mutators.userinfoJwt === true;
+    const claims: Record<string, unknown> = { ...(signed ? { iss: issuer, aud: options.clientId, iat: now, exp: now + 300 } : {}), sub: known.sub, name: 'Alice Hostile', email: 'alice@hostile.example' };
+    const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'JWT' };
+    provider.mutators.userinfo?.(claims, header);
+    if (!signed) return json(res, 200, claims);
+    const jwt = await signIdToken(claims, header);
+    secrets.add(jwt);
+    res.writeHead(200, { 'content-type': 'application/jwt', 'cache-control': 'no-store' });
+    res.end(jwt);
+  }
+
   function authorizeEndpoint(url: URL, res: ServerResponse): void {
     const q = url.searchParams;
     const redirectUri = q.get('redirect_uri') ?? '';
@@ -239,6 +267,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
           : url.pathname === '/authorize' ? 'authorize'
             : url.pathname === '/token' ? 'token'
               : url.pathname === '/revoke' ? 'revoke'
+                : url.pathname === '/userinfo' ? 'userinfo'
                 : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
     const form = new URLSearchParams(req.method === 'POST' ? body : '');
     calls.push({ endpoint, ...(endpoint === 'token' ? { grant: form.get('grant_type') ?? '' } : {}) });
@@ -275,6 +304,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
         return authorizeEndpoint(url, res);
       case 'token':
         return tokenEndpoint(req, res, form);
+      case 'userinfo':
+        return userinfoEndpoint(req, res);
       case 'revoke':
         if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client' });
         refreshTokens.delete(form.get('token') ?? '');

@@ -39,6 +39,11 @@ export interface StackOptions {
   readonly env?: RawConfig;
   readonly accessTokenTtl?: number;
   readonly requirePar?: boolean;
+  /**
+   * Access tokens for the provider's own userinfo endpoint (opaque, no audience) instead of JWTs for
+   * the example API: oidc-provider refuses a token with an audience at userinfo.
+   */
+  readonly userinfoTokens?: boolean;
   readonly client?: Partial<DemoClient>;
   readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
 }
@@ -59,7 +64,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
       },
     ],
     accessTokenTtl: options.accessTokenTtl ?? 300,
-    apiAudience: 'http://127.0.0.1:8082',
+    ...(options.userinfoTokens ? {} : { apiAudience: 'http://127.0.0.1:8082' }),
     ...(options.requirePar ? { requirePar: true } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];

@@ -1,7 +1,8 @@
 /**
  * `POST /login/end` (contract §1.2): the callback's checks in the contract's order, the code
  * exchange, and a new session with a new id. Without a callback it is a session query (the SPA
- * calls it on every page load).
+ * calls it on every page load). A JWT-secured response (JARM: a `response` parameter in place of
+ * `code` or `error`) is refused, never mistaken for a page load.
  */
 import { TokenHandlerError } from '../errors.js';
 import { clearLoginTransaction, findLoginTransaction } from '../session/login-transaction.js';
@@ -11,6 +12,9 @@ import { readSession, sessionBody } from './session.js';
 
 export async function endLogin(ctx: AgentContext, params: Params, cookies: Cookies): Promise<AgentResult<SessionBody>> {
   const { state, code, error } = params;
+  if (params['response'] !== undefined && !code && !error) {
+    throw new TokenHandlerError('invalid_request', { reason: 'jarm_not_supported', detail: 'JWT-secured authorization responses (JARM) are not supported' });
+  }
   if (!state || (!code && !error)) return readSession(ctx, cookies);
   const found = await findLoginTransaction(ctx, cookies, state);
   if (!found) throw new TokenHandlerError('invalid_request', { detail: 'The login state is unknown or has expired', reason: 'state_unknown' });

@@ -1,6 +1,6 @@
 /**
  * The OpenID Connect client the agent uses: discovery, the authorization request (PKCE S256, state,
- * nonce, optional PAR), the code exchange, refresh, revocation and the end-session URL, composed
+ * nonce, optional PAR), the code exchange, refresh, revocation, userinfo and the end-session URL, composed
  * from one file per concern in this folder.
  *
  * Protocol mechanics come from oauth4webapi (certified, Web APIs only). What it leaves to the
@@ -11,7 +11,7 @@
  */
 import type { JWTPayload } from 'jose';
 import type { Config } from '../types.js';
-import { buildAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
+import { buildAuthorizationRequest, type AuthorizationOptions, type AuthorizationRequest } from './authorization-request.js';
 import { createClientAuthentication } from './client-auth.js';
 import { createDiscovery, type ServerState } from './discovery.js';
 import { endSessionUrl } from './end-session.js';
@@ -19,8 +19,9 @@ import { createIdTokenValidator, type IdTokenExpectations } from './id-token.js'
 import { createIdpFetch } from './idp-fetch.js';
 import { createJwtValidator, type JwtProfile, type VerifiedJwt } from './jwt-validation.js';
 import { createTokenEndpoint, toTokenSet, type CodeExchangeExpectations, type RevocationResult, type TokenSet } from './token-endpoint.js';
+import { fetchUserinfo } from './userinfo.js';
 
-export type { AuthorizationRequest } from './authorization-request.js';
+export type { AuthorizationOptions, AuthorizationRequest } from './authorization-request.js';
 export type { TokenSet } from './token-endpoint.js';
 
 export interface CoreDeps {
@@ -37,7 +38,7 @@ export interface OidcClient {
   validateIdToken(idToken: string, expected: IdTokenExpectations): Promise<JWTPayload>;
   /** Verifies another kind of JWT from the IdP (a logout token) under its profile, with the same keys and rules. */
   verifyJwt(token: string, profile: JwtProfile): Promise<VerifiedJwt>;
-  buildAuthorizationRequest(extraParams: Readonly<Record<string, string>>): Promise<AuthorizationRequest>;
+  buildAuthorizationRequest(extraParams: Readonly<Record<string, string>>, options?: AuthorizationOptions): Promise<AuthorizationRequest>;
   /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss). */
   exchangeCode(callback: URLSearchParams, expected: CodeExchangeExpectations): Promise<TokenSet>;
   /** The refresh grant. `invalid_grant` means the session is over. */
@@ -46,6 +47,8 @@ export interface OidcClient {
   revokeRefreshToken(refreshToken: string): Promise<RevocationResult>;
   /** The RP-initiated logout URL, or undefined when the IdP has no end-session endpoint. */
   endSessionUrl(): Promise<string | undefined>;
+  /** The userinfo endpoint's claims for the access token, which must be about `expectedSub` (see userinfo.ts). */
+  userinfo(accessToken: string, expectedSub: string): Promise<JWTPayload>;
 }
 
 export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
@@ -61,9 +64,9 @@ export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
     validateIdToken: (idToken, expected) => idTokens.validate(idToken, expected),
     verifyJwt: (token, profile) => jwt.verify(token, profile),
 
-    async buildAuthorizationRequest(extraParams) {
+    async buildAuthorizationRequest(extraParams, options) {
       const { as } = await discovery.getServer();
-      return buildAuthorizationRequest(as, extraParams, { config, idp, credentials });
+      return buildAuthorizationRequest(as, extraParams, { config, idp, credentials }, options);
     },
 
     async exchangeCode(callback, expected) {
@@ -96,6 +99,11 @@ export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
     async endSessionUrl() {
       const { as } = await discovery.getServer();
       return endSessionUrl(as, config);
+    },
+
+    async userinfo(accessToken, expectedSub) {
+      const { as } = await discovery.getServer();
+      return fetchUserinfo(as, accessToken, expectedSub, { config, idp, credentials, jwt });
     },
   };
 }
