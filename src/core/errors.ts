@@ -46,6 +46,7 @@ export const REASONS = {
   token_response_invalid: 'The token response is well-formed but fails a rule (token type, expires_in, missing or invalid ID token).',
   authorization_response_invalid: 'The authorization response forwarded to login/end fails validation (state, iss, error parameters).',
   refresh_invalid_grant: 'The IdP answered invalid_grant to a refresh: the session is over.',
+  token_not_dpop_bound: 'TH_DPOP is on but the token endpoint answered a proof with a bearer token (the IdP does not bind tokens to DPoP keys).',
   // The agent (core/agent).
   state_unknown: 'login/end got a state that matches no login transaction (expired, used, or forged).',
   iss_missing: 'The authorization response has no iss although the IdP advertises it (RFC 9207).',
