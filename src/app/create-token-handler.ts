@@ -47,7 +47,8 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   };
   const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
-  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? (config.dpop ? dpopFromCookie(agent) : undefined));
+  // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
+  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));
   const app = new Hono<AppEnv<B>>();
 
   app.use('*', async (c, next) => {

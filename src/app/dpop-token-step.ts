@@ -1,6 +1,7 @@
 /**
- * The proxy's token step with TH_DPOP on (RFC 9449 §7): the session's access token as
- * `Authorization: DPoP <token>`, and on each send a fresh proof signed with the session's key for
+ * The proxy's token step, by the session (RFC 9449 §7): a token bound to the session's key goes as
+ * `Authorization: DPoP <token>` (never Bearer, even after TH_DPOP is turned off, until a refresh
+ * brings a bearer token), with a fresh proof on each send signed with the session's key for
  * the exact upstream method and URL (`htm`, `htu`, `ath`, `jti`, `iat`, and the server's nonce).
  * Each upstream's last `DPoP-Nonce` is kept per origin for the next proof; a `use_dpop_nonce`
  * challenge with a new nonce asks the pipeline for one more send (§9), never a second.
@@ -16,7 +17,7 @@ export function dpopFromCookie(agent: Agent): TokenStep {
     if (route.public) return undefined;
     const at = await usableAccessToken(agent, headers);
     const key = at.dpopKey;
-    // A session from before TH_DPOP was turned on holds a bearer token until its next refresh.
+    // A bearer token: TH_DPOP off, or a session from before it was turned on (until its next refresh).
     if (!key) return `Bearer ${at.token}`;
     let sentNonce: string | undefined;
     return {
