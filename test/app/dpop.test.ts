@@ -170,6 +170,18 @@ describe('DPoP, end to end', () => {
     expect(decodeJwt(arrived(from)[1]!.headers['dpop']!)).toMatchObject({ htm: 'DELETE', htu: `${stack.api.url}/api/echo/1` });
   });
 
+  it('takes an access-token cookie whose key is not a key for no session (never a failed signature)', async () => {
+    const spa = await loggedIn();
+    const opened = await sealer.unseal<AccessTokenData>('at', spa.cookies.get(AT)?.value);
+    const broken = await sealer.seal('at', { ...opened!.data, k: { ...opened!.data.k, d: 'not-a-key' } }, opened!.expiresAt);
+    spa.cookies.set(AT, { value: broken, path: '/' });
+    const from = stack.upstreamRequests.length;
+    const answer = await spa.json('GET', '/api/whoami');
+    expect(answer.status).toBe(401);
+    expect(answer.body['error_code']).toBe('unauthorized_request');
+    expect(arrived(from)).toEqual([]);
+  });
+
   it('drops a DPoP header the browser sends, and signs its own', async () => {
     const spa = await loggedIn();
     expect((await spa.json('GET', '/api/whoami')).status).toBe(200);
