@@ -18,7 +18,7 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
   const rt = session.kind === 'session' ? session.rt : undefined;
   if (session.kind !== 'session' || !rt) {
     const reason = session.kind === 'rejected' ? session.reason : 'no_refresh_token';
-    throw new TokenHandlerError('session_expired', 'The session has expired', { reason, setCookies: clearSessionCookies(ctx, cookies) });
+    throw new TokenHandlerError('session_expired', { reason, setCookies: clearSessionCookies(ctx, cookies) });
   }
   // The session keeps its DPoP key; one from before TH_DPOP was turned on gets its first one now.
   const kept = session.at.data.k;
@@ -28,7 +28,7 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
     tokens = await ctx.oidc.refresh(rt.data.t, session.identity?.sub, params, dpopKey);
   } catch (e) {
     if (e instanceof TokenHandlerError && e.code === 'session_expired') {
-      throw new TokenHandlerError(e.code, e.detail, { cause: e.cause, reason: e.reason, setCookies: clearSessionCookies(ctx, cookies) });
+      throw e.withCookies(clearSessionCookies(ctx, cookies));
     }
     throw e;
   }
