@@ -7,12 +7,17 @@
 //
 // The Authorization header is never echoed back (only whether it was valid); the body is counted
 // while it streams in, never buffered whole.
+//
+// With `dpop` (`DEMO_DPOP=1`), /api/* takes only `Authorization: DPoP <jwt>` with a proof that
+// passes every check of examples/dpop-verifier.ts, and can demand its own nonce; anything else is
+// 401 with a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1, §9).
 
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DPOP_ALGORITHMS, createDpopVerifier, type DpopVerifierOptions } from './dpop-verifier.js';
 
 export type ApiRequestInfo = {
   method: string;
@@ -33,6 +38,8 @@ export type ExampleApiOptions = {
   audience: string;
   /** Called for every request before it is answered: lets tests assert what reached upstream. */
   onRequest?: (info: ApiRequestInfo) => void;
+  /** Accept only DPoP-bound tokens with a valid proof (RFC 9449); `requireNonce` demands the API's nonce too. */
+  dpop?: DpopVerifierOptions;
 };
 
 export type ExampleApi = { url: string; close(): Promise<void> };
@@ -43,7 +50,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 type Env = { Bindings: HttpBindings };
 
 export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'host'>) {
-  const verify = createVerifier(options.issuer, options.audience);
+  const verify = createVerifier(options.issuer, options.audience, options.dpop ? 'DPoP' : 'Bearer');
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
@@ -55,6 +62,8 @@ export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'h
     });
     await next();
   });
+
+  if (options.dpop) app.use('/api/*', dpopGate(options.dpop, verify));
 
   app.get('/api/whoami', async (c) => {
     const payload = await verify(c.req.header('authorization'));
@@ -134,12 +143,43 @@ export async function startExampleApi(options: ExampleApiOptions): Promise<Examp
 }
 
 /**
- * Returns a function that validates `Authorization: Bearer <jwt>` and gives its payload, or
- * undefined for anything invalid (absent, not Bearer, bad signature, wrong iss/aud, expired...).
+ * The DPoP check before any /api route: a request with an Authorization header must carry a DPoP
+ * token and a proof for it; the routes then see only requests that passed. Requests without one
+ * go on (the echo route reports them as `absent`).
+ */
+function dpopGate(settings: DpopVerifierOptions, verify: ReturnType<typeof createVerifier>) {
+  const dpop = createDpopVerifier(settings);
+  const challenge = (c: Context<Env>, error: string, description: string) => {
+    c.header('WWW-Authenticate', `DPoP error="${error}", error_description="${description}", algs="${DPOP_ALGORITHMS.join(' ')}"`);
+    return c.json({ error, error_description: description }, 401);
+  };
+  return async (c: Context<Env>, next: () => Promise<void>) => {
+    // A fresh nonce may come with any answer (RFC 9449 §9); this one never changes.
+    if (settings.requireNonce) c.header('DPoP-Nonce', dpop.nonce());
+    const authorization = c.req.header('authorization');
+    if (authorization === undefined) return next();
+    const payload = await verify(authorization);
+    if (!payload) return challenge(c, 'invalid_token', 'The access token is not a valid DPoP-bound token');
+    const result = await dpop.check({
+      method: c.req.method,
+      url: c.req.url,
+      proof: c.req.header('dpop') ?? null,
+      accessToken: authorization.slice(authorization.indexOf(' ') + 1),
+      jkt: (payload['cnf'] as { jkt?: unknown } | undefined)?.jkt,
+    });
+    if (!result.ok) return challenge(c, result.error, result.description);
+    return next();
+  };
+}
+
+/**
+ * Returns a function that validates `Authorization: <scheme> <jwt>` (Bearer, or DPoP in DPoP mode)
+ * and gives its payload, or undefined for anything invalid (absent, another scheme, bad signature,
+ * wrong iss/aud, expired...).
  * The JWKS location comes from the issuer's discovery document, fetched on first use (so the API
  * may start before the provider) and again after a failure.
  */
-function createVerifier(issuer: string, audience: string) {
+function createVerifier(issuer: string, audience: string, scheme: 'Bearer' | 'DPoP') {
   let jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
 
   const loadJwks = () => {
@@ -159,7 +199,7 @@ function createVerifier(issuer: string, audience: string) {
   };
 
   return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
-    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization ?? '');
+    const match = new RegExp(`^${scheme} ([A-Za-z0-9\\-._~+/]+=*)$`).exec(authorization ?? '');
     if (!match) return undefined;
     try {
       const { payload } = await jwtVerify(match[1] as string, await loadJwks(), {

@@ -52,6 +52,12 @@ export type DemoProviderOptions = {
   apiAudience?: string;
   /** Require pushed authorization requests (RFC 9126) for every client. */
   requirePar?: boolean;
+  /**
+   * DPoP (RFC 9449, `DEMO_DPOP=1`): every client's access tokens are bound to its proof key
+   * (`dpop_bound_access_tokens`, `cnf.jkt` in the JWT); `requireNonce` also demands the provider's
+   * nonce in every proof (a first proof without one gets `use_dpop_nonce`).
+   */
+  dpop?: { requireNonce?: boolean };
 };
 
 export type DemoProvider = {
@@ -112,7 +118,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
     jwks: { keys: [generateSigningKey()] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
 
-    clients: options.clients.map(toClientMetadata),
+    clients: options.clients.map((client) => ({ ...toClientMetadata(client), ...(options.dpop ? { dpop_bound_access_tokens: true } : {}) })),
     responseTypes: ['code'],
 
     findAccount,
@@ -182,6 +188,8 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
         },
       },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // On by default in oidc-provider; a nonce secret lets it hand out nonces (RFC 9449 §8).
+      ...(options.dpop ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop?.requireNonce === true } } : {}),
       pushedAuthorizationRequests: {
         enabled: true,
         requirePushedAuthorizationRequests: options.requirePar === true,

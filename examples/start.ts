@@ -10,6 +10,8 @@
 // then the demo provider is not started). PORT, PROVIDER_PORT and API_PORT move the listeners;
 // DEMO_ACCESS_TOKEN_TTL sets the demo provider's access-token lifetime (seconds, default 300), and
 // API_AUDIENCE the `aud` the example API requires (default: its own URL, http://127.0.0.1:8082).
+// DEMO_DPOP=1 turns on DPoP (TH_DPOP): the demo provider binds tokens to the session's key and
+// the example API verifies every proof; both demand their nonces, so the retries are exercised.
 //
 // `startStack()` is what tests use: it accepts port 0 for any listener, and the public origin, the
 // provider's redirect URIs and the API audience then follow the ports actually chosen.
@@ -92,6 +94,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     api: options.ports?.api ?? portFromEnv(env, 'API_PORT', 8082),
   };
   const accessTokenTtl = positiveIntegerFromEnv(env, 'DEMO_ACCESS_TOKEN_TTL', 300);
+  const dpop = env['DEMO_DPOP'] === '1' ? { requireNonce: true } : undefined;
   const overrides = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('TH_') && value !== undefined && value.trim() !== ''));
 
   // Everything started so far, closed in reverse order by close() or when start-up fails.
@@ -118,6 +121,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TH_CLIENT_ID: DEMO_CLIENT_ID,
       TH_COOKIE_KEYS: `k1:${randomSecret()},k2:${randomSecret()}`,
       TH_API_ROUTES: `/api=${apiUrl}/api`,
+      ...(dpop ? { TH_DPOP: 'on' } : {}),
     };
     // A generated secret would make parseConfig choose client_secret_basic over a given private key.
     if (!overrides['TH_CLIENT_SECRET'] && !overrides['TH_CLIENT_PRIVATE_KEY']) defaults['TH_CLIENT_SECRET'] = randomSecret();
@@ -136,6 +140,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         clients: [demoClient(draft)],
         accessTokenTtl,
         apiAudience: apiUrl,
+        ...(dpop ? { dpop } : {}),
       });
       closers.push(() => provider.close());
       issuer = provider.issuer;
@@ -143,7 +148,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const settings: Record<string, string> = { ...defaults, TH_ISSUER: issuer, ...(overrides as Record<string, string>) };
     const config = parseConfig(settings);
-    apiListener.setHandler(nodeFetchListener(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl }).fetch));
+    apiListener.setHandler(nodeFetchListener(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl, ...(dpop ? { dpop } : {}) }).fetch));
 
     // In-process, the token handler's own listener serves its paths (API routes on the same fast
     // path as `npm run serve`); an external one (workerd) is reached by fetch.

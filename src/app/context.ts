@@ -40,7 +40,7 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly requestId?: (env: B) => string | undefined;
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
   readonly unsealCrypto?: UnsealCrypto;
-  /** Replaces the proxy's token step (default: the access token from its cookie, as a bearer token). */
+  /** Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when it is bound to the session's key, else as a bearer token). */
   readonly tokenStep?: TokenStep;
   /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
   readonly shuttingDown?: () => boolean;

@@ -92,6 +92,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     sessionLifetime: read.integer('TH_SESSION_LIFETIME'),
     clockSkew: read.integer('TH_CLOCK_SKEW'),
     usePar: read.boolean('TH_USE_PAR'),
+    dpop: read.boolean('TH_DPOP'),
     revokeOnLogout: read.boolean('TH_REVOKE_ON_LOGOUT'),
     hiddenClaims: Object.freeze(read.parsed('TH_HIDDEN_CLAIMS') ?? []),
     logLevel: read.choice('TH_LOG_LEVEL') satisfies LogLevel,

@@ -164,6 +164,12 @@ export const SETTINGS = [
     doc: `the ID-token algorithm allow-list; asymmetric algorithms only: ${ASYMMETRIC_ALGS.join(', ')}`,
   },
   { name: 'TH_USE_PAR', type: 'boolean', default: 'false', doc: 'push authorization requests (RFC 9126) when the provider supports it' },
+  {
+    name: 'TH_DPOP',
+    type: 'boolean',
+    default: 'false',
+    doc: 'sender-constrained tokens (RFC 9449): a key per session, DPoP proofs to the provider and on every proxied call; see [DPoP](#dpop)',
+  },
   { name: 'TH_REVOKE_ON_LOGOUT', type: 'boolean', default: 'true', doc: 'revoke the refresh token at logout (RFC 7009)' },
   { name: 'TH_HIDDEN_CLAIMS', type: 'parsed', parse: parseList, doc: 'ID-token claims not returned to the SPA (nor kept in the cookie)' },
   { name: 'TH_LOG_LEVEL', type: 'choice', values: ['debug', 'info', 'warn', 'error'], default: 'info', doc: 'the least severe log lines written' },

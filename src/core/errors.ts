@@ -53,6 +53,7 @@ export const REASONS = {
   userinfo_server_error: 'The userinfo endpoint answered 5xx.',
   userinfo_malformed: 'The userinfo endpoint answered something that is no userinfo response (another status, HTML, bad JSON, not an object, no sub).',
   userinfo_sub_mismatch: 'The userinfo response names another subject than the session (OIDC Core 5.3.2); it is not used.',
+  token_not_dpop_bound: 'TH_DPOP is on but the token endpoint answered a proof with a bearer token (the IdP does not bind tokens to DPoP keys).',
   // The agent (core/agent).
   state_unknown: 'login/end got a state that matches no login transaction (expired, used, or forged).',
   iss_missing: 'The authorization response has no iss although the IdP advertises it (RFC 9207).',

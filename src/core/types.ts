@@ -60,6 +60,8 @@ export interface Config {
   readonly sessionLifetime: number;
   readonly clockSkew: number;
   readonly usePar: boolean;
+  /** DPoP (RFC 9449): a key pair per session, proofs to the IdP and on every proxied call. */
+  readonly dpop: boolean;
   readonly revokeOnLogout: boolean;
   readonly hiddenClaims: readonly string[];
   readonly logLevel: LogLevel;

@@ -25,6 +25,8 @@ export interface RawReply {
   readonly body: string;
   /** Sends the body in 16 KB pieces without a Content-Length. */
   readonly chunked?: boolean;
+  /** More response headers (a `DPoP-Nonce`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface Mutators {
@@ -69,8 +71,8 @@ export interface HostileProvider {
   readonly redirectUri: string;
   /** Every code, token and secret handed out; none may ever reach a log line or an answer. */
   readonly secrets: Set<string>;
-  /** Requests to each endpoint, in order (paths with their query). */
-  readonly calls: { endpoint: Endpoint | 'api' | 'other'; grant?: string }[];
+  /** Requests to each endpoint, in order (paths with their query); a token request's DPoP proof too. */
+  readonly calls: { endpoint: Endpoint | 'api' | 'other'; grant?: string; dpop?: string }[];
   /** What reached the recording API under /api. */
   readonly upstream: UpstreamRecord[];
   mutators: Mutators;
@@ -270,7 +272,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
                 : url.pathname === '/userinfo' ? 'userinfo'
                 : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
     const form = new URLSearchParams(req.method === 'POST' ? body : '');
-    calls.push({ endpoint, ...(endpoint === 'token' ? { grant: form.get('grant_type') ?? '' } : {}) });
+    const dpop = req.headers['dpop'];
+    calls.push({ endpoint, ...(endpoint === 'token' ? { grant: form.get('grant_type') ?? '', ...(typeof dpop === 'string' ? { dpop } : {}) } : {}) });
     if (endpoint === 'api') {
       upstream.push({ method: req.method ?? '', path: url.pathname + url.search, headers: { ...(req.headers as Record<string, string>) } });
       return json(res, 200, { ok: true });
@@ -280,7 +283,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     if (delay) await sleep(delay);
     const raw = provider.mutators.raw?.[endpoint];
     if (raw) {
-      res.writeHead(raw.status, raw.contentType ? { 'content-type': raw.contentType } : {});
+      res.writeHead(raw.status, { ...(raw.contentType ? { 'content-type': raw.contentType } : {}), ...raw.headers });
       if (raw.chunked) {
         for (let i = 0; i < raw.body.length && !res.destroyed; i += 16_384) {
           res.write(raw.body.slice(i, i + 16_384));

@@ -46,6 +46,8 @@ export interface StackOptions {
   readonly userinfoTokens?: boolean;
   readonly client?: Partial<DemoClient>;
   readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
+  /** DPoP end to end: TH_DPOP on, the provider binding tokens, the example API verifying proofs; each may demand its nonce. */
+  readonly dpop?: { readonly providerNonce?: boolean; readonly apiNonce?: boolean };
 }
 
 export async function startTestStack(options: StackOptions = {}): Promise<TestStack> {
@@ -66,9 +68,16 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     accessTokenTtl: options.accessTokenTtl ?? 300,
     ...(options.userinfoTokens ? {} : { apiAudience: 'http://127.0.0.1:8082' }),
     ...(options.requirePar ? { requirePar: true } : {}),
+    ...(options.dpop ? { dpop: { requireNonce: options.dpop.providerNonce === true } } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];
-  const api = await startExampleApi({ port: 0, issuer: provider.issuer, audience: 'http://127.0.0.1:8082', onRequest: (info) => upstreamRequests.push(info) });
+  const api = await startExampleApi({
+    port: 0,
+    issuer: provider.issuer,
+    audience: 'http://127.0.0.1:8082',
+    onRequest: (info) => upstreamRequests.push(info),
+    ...(options.dpop ? { dpop: { requireNonce: options.dpop.apiNonce === true } } : {}),
+  });
   const logs: string[] = [];
   const raw = (overrides: RawConfig = {}): RawConfig => ({
     TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
@@ -78,6 +87,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     TH_COOKIE_KEYS: cookieKeys,
     TH_API_ROUTES: `/api=${api.url}/api`,
     TH_LOG_LEVEL: 'debug',
+    ...(options.dpop ? { TH_DPOP: 'on' } : {}),
     ...options.env,
     ...overrides,
   });

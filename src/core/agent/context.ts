@@ -7,6 +7,7 @@ import type { JWTPayload } from 'jose';
 import type { Config } from '../types.js';
 import type { Clock } from '../ports.js';
 import type { AuthorizationOptions, AuthorizationRequest, TokenSet } from '../oidc/oidc-client.js';
+import type { DpopKeyData } from '../oidc/dpop.js';
 import type { LoginCookieSettings } from '../session/login-transaction.js';
 import type { IdentityData, SessionCookieSettings } from '../session/session-cookies.js';
 import type { SetCookie } from '../session/cookie-table.js';
@@ -30,10 +31,10 @@ export type SessionBody =
 export interface AgentOidc {
   getServer(): Promise<{ readonly as: { readonly issuer: string; readonly authorization_response_iss_parameter_supported?: boolean } }>;
   buildAuthorizationRequest(extraParams: Params, options?: AuthorizationOptions): Promise<AuthorizationRequest>;
-  /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss). */
-  exchangeCode(callback: URLSearchParams, expected: { state: string; nonce: string; codeVerifier: string }): Promise<TokenSet>;
-  /** The refresh grant; `invalid_grant` is thrown as `session_expired`. */
-  refresh(refreshToken: string, expectedSub: string | undefined, extraParams?: Params): Promise<TokenSet>;
+  /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss); the token bound to `dpopKey` if given. */
+  exchangeCode(callback: URLSearchParams, expected: { state: string; nonce: string; codeVerifier: string }, dpopKey?: DpopKeyData): Promise<TokenSet>;
+  /** The refresh grant; `invalid_grant` is thrown as `session_expired`; the new token bound to `dpopKey` if given. */
+  refresh(refreshToken: string, expectedSub: string | undefined, extraParams?: Params, dpopKey?: DpopKeyData): Promise<TokenSet>;
   /** RFC 7009 revocation; never throws. */
   revokeRefreshToken(refreshToken: string): Promise<{ revoked: boolean; reason?: string }>;
   endSessionUrl(): Promise<string | undefined>;

@@ -5,6 +5,7 @@
  * `code` or `error`) is refused, never mistaken for a page load.
  */
 import { TokenHandlerError } from '../errors.js';
+import { generateDpopKey } from '../oidc/dpop.js';
 import { clearLoginTransaction, findLoginTransaction } from '../session/login-transaction.js';
 import { accessTokenExpiry, newSessionId, storeSessionCookies } from '../session/session-cookies.js';
 import { keptIdentity, nowSeconds, type AgentContext, type AgentResult, type Cookies, type Params, type SessionBody } from './context.js';
@@ -37,11 +38,13 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
     }
     const callback = new URLSearchParams({ code: code!, state });
     if (iss !== undefined) callback.set('iss', iss);
-    const tokens = await ctx.oidc.exchangeCode(callback, { state: tx.s, nonce: tx.n, codeVerifier: tx.v });
+    // A new session has a new DPoP key too; the token is bound to it (RFC 9449 §5).
+    const dpopKey = ctx.config.dpop ? await generateDpopKey() : undefined;
+    const tokens = await ctx.oidc.exchangeCode(callback, { state: tx.s, nonce: tx.n, codeVerifier: tx.v }, dpopKey);
     const identity = keptIdentity(ctx, tokens.idTokenClaims!);
     const end = nowSeconds(ctx) + ctx.config.sessionLifetime;
     // A new session, with a new id, replaces whatever the browser held before (no session fixation).
-    const stored = await storeSessionCookies(ctx, { id: newSessionId(), end, tokens, identity }, cookies, 'login');
+    const stored = await storeSessionCookies(ctx, { id: newSessionId(), end, tokens, identity, ...(dpopKey ? { dpopKey } : {}) }, cookies, 'login');
     return {
       body: sessionBody(ctx, identity, accessTokenExpiry(tokens, end)),
       cookies: [...clearTx, ...stored],

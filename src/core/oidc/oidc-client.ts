@@ -14,6 +14,7 @@ import type { Config } from '../types.js';
 import { buildAuthorizationRequest, type AuthorizationOptions, type AuthorizationRequest } from './authorization-request.js';
 import { createClientAuthentication } from './client-auth.js';
 import { createDiscovery, type ServerState } from './discovery.js';
+import { createDpopKeys, type DpopKeyData, type DpopKeys } from './dpop.js';
 import { endSessionUrl } from './end-session.js';
 import { createIdTokenValidator, type IdTokenExpectations } from './id-token.js';
 import { createIdpFetch } from './idp-fetch.js';
@@ -32,6 +33,8 @@ export interface CoreDeps {
 }
 
 export interface OidcClient {
+  /** The sessions' DPoP keys, imported once per instance, and the proofs they sign. */
+  readonly dpop: DpopKeys;
   /** The IdP's metadata and key set, cached (see discovery.ts). */
   getServer(options?: { forceRefresh?: boolean }): Promise<ServerState>;
   /** Verifies an ID token's signature and the project's claim rules; refetches keys once on an unknown `kid`. */
@@ -39,10 +42,10 @@ export interface OidcClient {
   /** Verifies another kind of JWT from the IdP (a logout token) under its profile, with the same keys and rules. */
   verifyJwt(token: string, profile: JwtProfile): Promise<VerifiedJwt>;
   buildAuthorizationRequest(extraParams: Readonly<Record<string, string>>, options?: AuthorizationOptions): Promise<AuthorizationRequest>;
-  /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss). */
-  exchangeCode(callback: URLSearchParams, expected: CodeExchangeExpectations): Promise<TokenSet>;
-  /** The refresh grant. `invalid_grant` means the session is over. */
-  refresh(refreshToken: string, expectedSub: string | undefined, extraParams?: Readonly<Record<string, string>>): Promise<TokenSet>;
+  /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss). With `dpopKey`, the token is bound to it. */
+  exchangeCode(callback: URLSearchParams, expected: CodeExchangeExpectations, dpopKey?: DpopKeyData): Promise<TokenSet>;
+  /** The refresh grant. `invalid_grant` means the session is over. With `dpopKey`, the new token is bound to it. */
+  refresh(refreshToken: string, expectedSub: string | undefined, extraParams?: Readonly<Record<string, string>>, dpopKey?: DpopKeyData): Promise<TokenSet>;
   /** RFC 7009 revocation; false when the IdP has no endpoint or refused. Never throws. */
   revokeRefreshToken(refreshToken: string): Promise<RevocationResult>;
   /** The RP-initiated logout URL, or undefined when the IdP has no end-session endpoint. */
@@ -58,8 +61,10 @@ export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
   const jwt = createJwtValidator({ issuer: config.issuer, audience: config.clientId, clockSkew: config.clockSkew, now: deps.now, discovery });
   const idTokens = createIdTokenValidator(config, jwt);
   const tokens = createTokenEndpoint(config, { idp, credentials });
+  const dpop = createDpopKeys(deps.now);
 
   return {
+    dpop,
     getServer: (options) => discovery.getServer(options),
     validateIdToken: (idToken, expected) => idTokens.validate(idToken, expected),
     verifyJwt: (token, profile) => jwt.verify(token, profile),
@@ -69,16 +74,16 @@ export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
       return buildAuthorizationRequest(as, extraParams, { config, idp, credentials }, options);
     },
 
-    async exchangeCode(callback, expected) {
+    async exchangeCode(callback, expected, dpopKey) {
       const { as } = await discovery.getServer();
-      const result = await tokens.exchangeCode(as, callback, expected);
+      const result = await tokens.exchangeCode(as, callback, expected, dpopKey && (await dpop.keyPair(dpopKey)));
       const claims = await idTokens.validate(result.id_token!, { nonce: expected.nonce, accessToken: result.access_token });
       return toTokenSet(result, claims, deps.now());
     },
 
-    async refresh(refreshToken, expectedSub, extraParams = {}) {
+    async refresh(refreshToken, expectedSub, extraParams = {}, dpopKey) {
       const { as } = await discovery.getServer();
-      const result = await tokens.refresh(as, refreshToken, extraParams);
+      const result = await tokens.refresh(as, refreshToken, extraParams, dpopKey && (await dpop.keyPair(dpopKey)));
       // OIDC Core 12.2: a refreshed ID token must be for the same user.
       const claims = typeof result.id_token === 'string'
         ? await idTokens.validate(result.id_token, { accessToken: result.access_token, ...(expectedSub ? { sub: expectedSub } : {}) })
