@@ -6,12 +6,14 @@
  */
 import type { Hono } from 'hono';
 import type { Agent, AgentResult, Cookies, Params } from '../core/agent/agent.js';
-import { TokenHandlerError, type Reason } from '../core/errors.js';
+import type { AuditEventName } from '../core/audit.js';
+import { TokenHandlerError, isTokenHandlerError, type Reason } from '../core/errors.js';
 import { readLimited } from '../core/read-limited.js';
 import { parseCookieHeader } from '../core/session/cookie-table.js';
 import type { Config } from '../core/types.js';
 import type { AppEnv } from './context.js';
 import { assertCsrfSafe, preflightHeaders } from './guards.js';
+import { retiredKeyAudits } from './retired-key-audit.js';
 import { jsonResponse } from './responses.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -24,13 +26,15 @@ export interface AgentRoute {
   readonly csrf: boolean;
   /** Whether a form or JSON body is read (and refused when malformed). */
   readonly body: boolean;
+  /** The audit event written when the operation fails (its successes carry their own `audit`). */
+  readonly auditFailure?: AuditEventName;
   run(agent: Agent, params: Params, cookies: Cookies): Promise<AgentResult<unknown>>;
 }
 
 export const AGENT_ROUTES: readonly AgentRoute[] = [
   { path: '/login/start', methods: ['POST'], csrf: true, body: true, run: (agent, params, cookies) => agent.startLogin(params, cookies) },
-  { path: '/login/end', methods: ['POST'], csrf: true, body: true, run: (agent, params, cookies) => agent.endLogin(params, cookies) },
-  { path: '/refresh', methods: ['POST'], csrf: true, body: true, run: (agent, params, cookies) => agent.refresh(params, cookies) },
+  { path: '/login/end', methods: ['POST'], csrf: true, body: true, auditFailure: 'login', run: (agent, params, cookies) => agent.endLogin(params, cookies) },
+  { path: '/refresh', methods: ['POST'], csrf: true, body: true, auditFailure: 'refresh', run: (agent, params, cookies) => agent.refresh(params, cookies) },
   // Logout takes no parameters; extra ones are ignored rather than refused so a stray field never
   // keeps someone logged in (a malformed body is still refused).
   { path: '/logout', methods: ['POST'], csrf: true, body: true, run: (agent, _params, cookies) => agent.logout(cookies) },
@@ -48,11 +52,22 @@ export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config:
       // The CSRF checks come before the body is even read (contract §1.1).
       if (route.csrf) assertCsrfSafe(c.req.raw.headers, config);
       const params = route.body ? await readParams(c.req.raw) : {};
-      const result = await route.run(agent, params, parseCookieHeader(c.req.header('cookie')));
+      const cookies = parseCookieHeader(c.req.header('cookie'));
+      const log = c.get('log');
+      const requestId = c.get('requestId');
+      for (const audit of await retiredKeyAudits(agent, config, cookies)) await log.audit(requestId, audit);
+      let result: AgentResult<unknown>;
+      try {
+        result = await route.run(agent, params, cookies);
+      } catch (e) {
+        if (route.auditFailure) await log.audit(requestId, { event: route.auditFailure, outcome: 'failure', reason: isTokenHandlerError(e) ? e.reason : 'unexpected_error' });
+        throw e;
+      }
       if (result.event) {
         const { name, ...fields } = result.event;
-        c.get('log').event(c.get('requestId'), name, fields);
+        log.event(requestId, name, fields);
       }
+      if (result.audit) await log.audit(requestId, result.audit);
       return jsonResponse(200, result.body, result.cookies, c.get('corsHeaders'));
     });
   }

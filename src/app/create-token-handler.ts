@@ -46,7 +46,7 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
     logSink: (line) => console.log(line),
     ...partialDeps,
   };
-  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
+  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now, deps.logSink);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
   const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));

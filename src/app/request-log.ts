@@ -3,8 +3,9 @@
  * error answer with its log line. The Hono middleware, the proxy pipeline and the adapters' own
  * refusals all go through these, so a request is logged the same way wherever it was answered.
  */
+import { auditSessionHash, type AuditRecord } from '../core/audit.js';
 import { TokenHandlerError, isTokenHandlerError } from '../core/errors.js';
-import type { Clock } from '../core/ports.js';
+import type { Clock, LogSink } from '../core/ports.js';
 import { describeCause, type Logger } from './log.js';
 import { errorResponse } from './responses.js';
 
@@ -17,9 +18,15 @@ export interface RequestLog {
   rejected(error: unknown, requestId: string, cors: Headers | undefined): Response;
   /** A security event (login, refresh, logout…), one line with the request id. */
   event(requestId: string, name: string, fields?: Readonly<Record<string, string | number | boolean>>): void;
+  /**
+   * An audit event (contract §8, docs/audit-event.schema.json): one `"type": "audit"` line, written
+   * whatever TH_LOG_LEVEL says, with the session id hashed. The one function every audit goes through.
+   */
+  audit(requestId: string, record: AuditRecord): Promise<void>;
 }
 
-export function createRequestLog(logger: Logger, now: Clock): RequestLog {
+/** `sink` gets the audit lines: the log's own sink, but never filtered by level. */
+export function createRequestLog(logger: Logger, now: Clock, sink: LogSink): RequestLog {
   return {
     logged(requestId, method, path, status, started) {
       logger.log('info', 'request', { request_id: requestId, method, path, status, duration_ms: now() - started });
@@ -44,6 +51,25 @@ export function createRequestLog(logger: Logger, now: Clock): RequestLog {
     },
     event(requestId, name, fields = {}) {
       logger.log('info', 'security_event', { ...fields, event: name, request_id: requestId });
+    },
+    async audit(requestId, record) {
+      const session = record.sessionId === undefined ? undefined : await auditSessionHash(record.sessionId);
+      // Fields in the schema's order; absent ones left out (JSON.stringify drops undefined).
+      const line = {
+        type: 'audit',
+        time: new Date(now()).toISOString(),
+        // As on every other line, so log pipelines that route by level and msg keep working.
+        level: 'info',
+        msg: 'audit',
+        event: record.event,
+        outcome: record.outcome,
+        reason: record.reason,
+        request_id: requestId,
+        session,
+        sub: record.sub,
+        key_id: record.keyId,
+      };
+      sink(JSON.stringify(line));
     },
   };
 }

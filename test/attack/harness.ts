@@ -4,6 +4,7 @@
  * captured, and every code, token, secret and cookie value the suite creates is registered, so the
  * last test of each file can search the logs (and every answer the browser read) for all of them.
  */
+import { auditLines } from '../helpers/audit-lines.js';
 import { expect } from 'vitest';
 import type { HttpBindings } from '@hono/node-server';
 import { createNodeTokenHandler, type NodeTokenHandler } from '../../src/adapters/node/server.js';
@@ -147,5 +148,7 @@ export function sweepForLeaks(recorder: Recorder, providers: HostileProvider[]):
       expect(logs.includes(value.slice(i, i + 40)), 'a cookie value reached the log').toBe(false);
     }
   }
+  // Audit lines hold only the schema's fields, each of its shape: no room for a token or an id.
+  auditLines(recorder.logs);
   return { secrets: secrets.size, logLines: recorder.logs.length, answers: recorder.clients.reduce((n, c) => n + c.responses.length, 0) };
 }

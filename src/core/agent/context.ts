@@ -12,6 +12,7 @@ import type { LoginCookieSettings } from '../session/login-transaction.js';
 import type { IdentityData, SessionCookieSettings } from '../session/session-cookies.js';
 import type { SetCookie } from '../session/cookie-table.js';
 import { TokenHandlerError } from '../errors.js';
+import type { AuditRecord } from '../audit.js';
 
 export type { Cookies } from '../session/session-cookies.js';
 export type Params = Readonly<Record<string, string>>;
@@ -21,6 +22,8 @@ export interface AgentResult<T> {
   readonly cookies: readonly SetCookie[];
   /** What happened, for the security-event log line; never holds secret material. */
   readonly event?: { readonly name: string; readonly [field: string]: string | number | boolean };
+  /** The audit event (contract §8), written by the app with the session id hashed. */
+  readonly audit?: AuditRecord;
 }
 
 export type SessionBody =

@@ -44,11 +44,13 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
     const identity = keptIdentity(ctx, tokens.idTokenClaims!);
     const end = nowSeconds(ctx) + ctx.config.sessionLifetime;
     // A new session, with a new id, replaces whatever the browser held before (no session fixation).
-    const stored = await storeSessionCookies(ctx, { id: newSessionId(), end, tokens, identity, ...(dpopKey ? { dpopKey } : {}) }, cookies, 'login');
+    const id = newSessionId();
+    const stored = await storeSessionCookies(ctx, { id, end, tokens, identity, ...(dpopKey ? { dpopKey } : {}) }, cookies, 'login');
     return {
       body: sessionBody(ctx, identity, accessTokenExpiry(tokens, end)),
       cookies: [...clearTx, ...stored],
       event: { name: 'login_success', refresh_token: tokens.refreshToken !== undefined },
+      audit: { event: 'login', outcome: 'success', sessionId: id, sub: identity.sub },
     };
   } catch (e) {
     if (e instanceof TokenHandlerError) {

@@ -27,5 +27,6 @@ export async function logout(ctx: AgentContext, cookies: Cookies): Promise<Agent
     body: logoutUrl ? { logout_url: logoutUrl } : {},
     cookies: [...clearSessionCookies(ctx, cookies), ...clearLoginTransactions(ctx.names, cookies)],
     event: { name: 'logout', revoked: revocation.revoked, ...(revocation.reason ? { revocation: revocation.reason } : {}) },
+    audit: { event: 'logout', outcome: 'success', ...(session.kind === 'session' ? { sessionId: session.id } : {}) },
   };
 }

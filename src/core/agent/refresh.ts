@@ -41,5 +41,6 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
     body: expiresAt !== undefined ? { access_token_expires_in: Math.max(0, expiresAt - nowSeconds(ctx)) } : {},
     cookies: stored,
     event: { name: 'refresh', rotated: tokens.refreshToken !== undefined },
+    audit: { event: 'refresh', outcome: 'success', sessionId: session.id },
   };
 }

@@ -20,7 +20,8 @@ export interface AccessTokenRead {
 export async function readSession(ctx: AgentContext, cookies: Cookies): Promise<AgentResult<SessionBody>> {
   const session = await readSessionCookies(ctx, cookies);
   if (session.kind === 'rejected') {
-    return { body: { is_logged_in: false }, cookies: clearSessionCookies(ctx, cookies), event: { name: 'session_rejected', reason: session.reason } };
+    return { body: { is_logged_in: false }, cookies: clearSessionCookies(ctx, cookies), event: { name: 'session_rejected', reason: session.reason },
+      audit: { event: 'session_rejected', outcome: 'failure', reason: session.reason } };
   }
   if (session.kind === 'session' && session.identity) return { body: sessionBody(ctx, session.identity, session.at.data.e), cookies: [] };
   return { body: { is_logged_in: false }, cookies: [] };
