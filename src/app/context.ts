@@ -1,8 +1,9 @@
 import type { TokenStep } from './proxy-pipeline.js';
 import type { PreparedCall } from './proxy-pipeline.js';
 import type { RequestLog } from './request-log.js';
-import type { Clock, IdpFetch, LogSink, UpstreamTransport } from '../core/ports.js';
+import type { Clock, IdpFetch, LogSink, Metrics, UpstreamTransport } from '../core/ports.js';
 import type { UnsealCrypto } from '../core/session/cookie-seal.js';
+import type { Tracing } from './tracing.js';
 
 /** Web-stream bodies both ways: what the Hono route hands a transport and gets back. */
 export type WebBody = ReadableStream<Uint8Array>;
@@ -42,6 +43,10 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly unsealCrypto?: UnsealCrypto;
   /** Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when it is bound to the session's key, else as a bearer token). */
   readonly tokenStep?: TokenStep;
+  /** Counters and timings (contract §8; names in core/metrics.ts). Default: none, at no cost. */
+  readonly metrics?: Metrics;
+  /** Spans for the agent operations, the IdP calls and the proxied calls (Node: OpenTelemetry). Default: none, at no cost. */
+  readonly tracing?: Tracing;
   /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
   readonly shuttingDown?: () => boolean;
 }

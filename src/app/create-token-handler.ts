@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import { createAgent, type Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
-import type { Clock } from '../core/ports.js';
+import { noMetrics, type Clock, type Metrics, type UpstreamTransport } from '../core/ports.js';
 import { createSealer } from '../core/session/cookie-seal.js';
 import type { Config } from '../core/types.js';
 import { mountAgentRoutes } from './agent-routes.js';
@@ -20,6 +20,8 @@ import { createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
 import { mountProxyRoutes } from './proxy-routes.js';
 import { createRequestLog, type RequestLog } from './request-log.js';
 import { mountHealthRoutes } from './health-routes.js';
+import { routeLabels, timedFetch, timedTransport } from './instrumentation.js';
+import { tracedAgent, tracedFetch, tracedTransport, type Tracing } from './tracing.js';
 
 export type { AppEnv, TokenHandlerDeps, WebBody } from './context.js';
 export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
@@ -39,6 +41,12 @@ export interface TokenHandler<B extends object = object> {
   request(input: string | Request, init?: RequestInit, env?: B): Response | Promise<Response>;
 }
 
+/** The transport timed (with metrics) and traced (with tracing); untouched without either. */
+export function instrumentTransport<Req, Res>(transport: UpstreamTransport<Req, Res>, deps: { readonly metrics?: Metrics; readonly tracing?: Tracing; readonly now?: Clock }): UpstreamTransport<Req, Res> {
+  const timed = deps.metrics && deps.metrics !== noMetrics ? timedTransport(transport, deps.metrics, deps.now ?? Date.now) : transport;
+  return deps.tracing ? tracedTransport(timed, deps.tracing) : timed;
+}
+
 export function createTokenHandler<B extends object = object>(config: Config, partialDeps: Partial<TokenHandlerDeps<B>> = {}): TokenHandler<B> {
   const deps: TokenHandlerDeps<B> = {
     fetch: (input, init) => fetch(input, init),
@@ -46,8 +54,13 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
     logSink: (line) => console.log(line),
     ...partialDeps,
   };
-  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now, deps.logSink);
-  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
+  const metrics = deps.metrics ?? noMetrics;
+  const measured = metrics !== noMetrics;
+  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now, deps.logSink, metrics, routeLabels(config));
+  const timed = measured ? timedFetch(deps.fetch, metrics, deps.now) : deps.fetch;
+  const idpFetch = deps.tracing ? tracedFetch(timed, deps.tracing) : timed;
+  const untraced = createAgent(config, { fetch: idpFetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, metrics));
+  const agent = deps.tracing ? tracedAgent(untraced, deps.tracing) : untraced;
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
   const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));
   const app = new Hono<AppEnv<B>>();
@@ -72,7 +85,8 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
 
   // The proxy first: it judges the raw path, so `/api/../oauth-agent/…` is refused as a traversal
   // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
-  if (config.apiRoutes.length > 0) mountProxyRoutes(app, proxy, deps.transport ?? createFetchTransport(), deps);
+  const transport = instrumentTransport(deps.transport ?? createFetchTransport(), deps);
+  if (config.apiRoutes.length > 0) mountProxyRoutes(app, proxy, transport, deps);
   mountHealthRoutes(app, config, agent, deps);
   mountAgentRoutes(app, config, agent);
 

@@ -5,7 +5,7 @@
  */
 import { auditSessionHash, type AuditRecord } from '../core/audit.js';
 import { TokenHandlerError, isTokenHandlerError } from '../core/errors.js';
-import type { Clock, LogSink } from '../core/ports.js';
+import { noMetrics, type Clock, type LogSink, type Metrics } from '../core/ports.js';
 import { describeCause, type Logger } from './log.js';
 import { errorResponse } from './responses.js';
 
@@ -25,14 +25,27 @@ export interface RequestLog {
   audit(requestId: string, record: AuditRecord): Promise<void>;
 }
 
-/** `sink` gets the audit lines: the log's own sink, but never filtered by level. */
-export function createRequestLog(logger: Logger, now: Clock, sink: LogSink): RequestLog {
+/**
+ * `sink` gets the audit lines: the log's own sink, but never filtered by level. With metrics,
+ * `routeOf` names a path's route (instrumentation.ts routeLabels) for the `requests` counter.
+ */
+export function createRequestLog(
+  logger: Logger,
+  now: Clock,
+  sink: LogSink,
+  metrics: Metrics = noMetrics,
+  routeOf: (path: string) => { kind: string; route: string } = () => ({ kind: 'other', route: 'other' }),
+): RequestLog {
+  const counting = metrics !== noMetrics;
   return {
     logged(requestId, method, path, status, started) {
       logger.log('info', 'request', { request_id: requestId, method, path, status, duration_ms: now() - started });
+      if (counting) metrics.count('requests', { ...routeOf(path), status: String(status) });
     },
     forwarded(requestId, method, path, upstreamHost, started) {
       logger.log('info', 'request_forwarded', { request_id: requestId, method, path, upstream_host: upstreamHost, duration_ms: now() - started });
+      // Lambda@Edge: CloudFront answers it; its status is in CloudFront's metrics.
+      if (counting) metrics.count('requests', { ...routeOf(path), status: 'forwarded' });
     },
     rejected(error, requestId, cors) {
       if (isTokenHandlerError(error)) {
@@ -53,6 +66,7 @@ export function createRequestLog(logger: Logger, now: Clock, sink: LogSink): Req
       logger.log('info', 'security_event', { ...fields, event: name, request_id: requestId });
     },
     async audit(requestId, record) {
+      metrics.count('auth_events', { event: record.event, outcome: record.outcome });
       const session = record.sessionId === undefined ? undefined : await auditSessionHash(record.sessionId);
       // Fields in the schema's order; absent ones left out (JSON.stringify drops undefined).
       const line = {

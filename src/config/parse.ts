@@ -93,6 +93,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     clockSkew: read.integer('TH_CLOCK_SKEW'),
     usePar: read.boolean('TH_USE_PAR'),
     dpop: read.boolean('TH_DPOP'),
+    cloudwatchMetrics: read.boolean('TH_CLOUDWATCH_METRICS'),
     revokeOnLogout: read.boolean('TH_REVOKE_ON_LOGOUT'),
     hiddenClaims: Object.freeze(read.parsed('TH_HIDDEN_CLAIMS') ?? []),
     logLevel: read.choice('TH_LOG_LEVEL') satisfies LogLevel,

@@ -193,6 +193,13 @@ export const SETTINGS = [
     platforms: ['lambda-edge'],
     doc: 'the KMS key (ARN, key id or alias) the encrypted secrets were made with; decryption under any other key is refused',
   },
+  {
+    name: 'TH_CLOUDWATCH_METRICS',
+    type: 'boolean',
+    default: 'false',
+    platforms: ['node', 'lambda-edge'],
+    doc: 'write the metrics as CloudWatch Embedded Metric Format log lines (custom metrics, billed by CloudWatch: Lambda@Edge, or Node on ECS); see [Monitoring](#monitoring)',
+  },
 ] as const satisfies readonly SettingSpec[];
 
 export type Setting = (typeof SETTINGS)[number];

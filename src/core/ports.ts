@@ -122,6 +122,7 @@ export class StoreUnavailableError extends Error {
  * them with fixed, low-cardinality names and labels, never with a token or a user's id.
  */
 export interface Metrics {
+  /** `name` and label names from core/metrics.ts METRICS. */
   count(name: string, labels?: Readonly<Record<string, string>>): void;
   /** A duration in milliseconds. */
   observe(name: string, milliseconds: number, labels?: Readonly<Record<string, string>>): void;

@@ -62,6 +62,8 @@ export interface Config {
   readonly usePar: boolean;
   /** DPoP (RFC 9449): a key pair per session, proofs to the IdP and on every proxied call. */
   readonly dpop: boolean;
+  /** Lambda@Edge: metrics as CloudWatch Embedded Metric Format log lines (TH_CLOUDWATCH_METRICS). */
+  readonly cloudwatchMetrics: boolean;
   readonly revokeOnLogout: boolean;
   readonly hiddenClaims: readonly string[];
   readonly logLevel: LogLevel;

@@ -83,7 +83,7 @@ describe('types', () => {
     expect(parseConfig(baseRaw({ TH_UPSTREAM_TIMEOUT: '900', TH_IDP_TIMEOUT: ' 1 ' }))).toMatchObject({ upstreamTimeout: 900_000, idpTimeout: 1000 });
   });
 
-  const BOOLEAN_FIELDS: Record<string, 'usePar' | 'revokeOnLogout' | 'dpop'> = { TH_USE_PAR: 'usePar', TH_REVOKE_ON_LOGOUT: 'revokeOnLogout', TH_DPOP: 'dpop' };
+  const BOOLEAN_FIELDS: Record<string, 'usePar' | 'revokeOnLogout' | 'dpop' | 'cloudwatchMetrics'> = { TH_USE_PAR: 'usePar', TH_REVOKE_ON_LOGOUT: 'revokeOnLogout', TH_DPOP: 'dpop', TH_CLOUDWATCH_METRICS: 'cloudwatchMetrics' };
   it.each(ofType('boolean').map((s) => [s.name] as const))('%s takes true/false, 1/0, yes/no and on/off in any case', (name) => {
     const field = BOOLEAN_FIELDS[name];
     expect(field, `${name} needs a line in BOOLEAN_FIELDS`).toBeDefined();

@@ -25,6 +25,7 @@ import type {
 } from 'aws-lambda';
 import { handle } from 'hono/lambda-edge';
 import { createTokenHandler, type TokenHandler } from '../../app/create-token-handler.js';
+import { createEmfMetrics } from '../../app/emf-metrics.js';
 import { corsHeaders } from '../../app/guards.js';
 import type { WebBody } from '../../app/context.js';
 import type { PreparedCall } from '../../app/proxy-pipeline.js';
@@ -140,6 +141,7 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
   const config = await resolveEdgeConfig(options.settings, decrypt ?? (() => Promise.reject(new Error('no decrypter'))));
   const handler = createTokenHandler<EdgeBindings>(config, {
     logSink,
+    ...(config.cloudwatchMetrics ? { metrics: createEmfMetrics(logSink, Date.now) } : {}),
     // CloudFront's own request id, so our log lines and its logs can be joined.
     requestId: (env) => env.config.requestId,
     clientIp: (env) => env.request.clientIp,

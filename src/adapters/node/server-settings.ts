@@ -7,6 +7,8 @@ export interface ServerSettings {
   readonly host: string;
   /** How long SIGTERM waits for requests in flight before it closes what is left. */
   readonly shutdownGraceMs: number;
+  /** Where Prometheus scrapes `/metrics` (on HOST); undefined: no metrics, at no cost. */
+  readonly metricsPort?: number;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -30,5 +32,8 @@ export function readServerSettings(env: Readonly<Record<string, string | undefin
   const port = whole('PORT', DEFAULT_PORT, 65535, 'a port number');
   const shutdownGrace = whole('SHUTDOWN_GRACE', DEFAULT_SHUTDOWN_GRACE, MAX_SHUTDOWN_GRACE, 'a whole number of seconds');
   const host = env['HOST']?.trim() || DEFAULT_HOST;
-  return { settings: { port, host, shutdownGraceMs: shutdownGrace * 1000 }, problems };
+  const metricsPort = env['METRICS_PORT']?.trim() ? whole('METRICS_PORT', 0, 65535, 'a port number') : undefined;
+  // The metrics are for operators: on the public port anyone could read them.
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) problems.push(`METRICS_PORT must differ from PORT (both ${port}): metrics are never served on the public port`);
+  return { settings: { port, host, shutdownGraceMs: shutdownGrace * 1000, ...(metricsPort !== undefined ? { metricsPort } : {}) }, problems };
 }

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
-import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
+import { createTokenHandler, instrumentTransport, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
 import { errorResponse } from '../../app/responses.js';
 import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
@@ -33,7 +33,7 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
     requestTarget: (env) => env?.incoming?.url,
     ...deps,
   });
-  const fast = createNodeFastPath(handler, transport);
+  const fast = createNodeFastPath(handler, instrumentTransport(transport, { ...deps, now: handler.now }));
   const hono = nodeFetchListener(handler.fetch);
   return {
     ...handler,

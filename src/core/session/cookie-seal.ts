@@ -8,6 +8,7 @@
  * the first key seals and every configured key unseals (rotation without logging anyone out).
  */
 import { defaults as ironDefaults, seal as ironSeal } from 'iron-webcrypto';
+import { noMetrics, type Metrics } from '../ports.js';
 import type { CookieKey } from '../types.js';
 
 export type SealPurpose = 'at' | 'rt' | 'id' | 'login';
@@ -67,7 +68,8 @@ const webUnseal = {
     new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv: iv as Uint8Array<ArrayBuffer> }, keys.decrypt, data as Uint8Array<ArrayBuffer>)),
 };
 
-export function createSealer(keys: readonly CookieKey[], now: () => number, unsealCrypto?: UnsealCrypto): Sealer {
+/** `metrics` counts the values that do not open (`unseal_failures`, by purpose and reason); an absent value is no failure. */
+export function createSealer(keys: readonly CookieKey[], now: () => number, unsealCrypto?: UnsealCrypto, metrics: Metrics = noMetrics): Sealer {
   const primitives = unsealCrypto
     ? {
         verify: (k: DerivedKey, mac: Uint8Array, data: Uint8Array) => unsealCrypto.verifyHmacSha256(k.integrity, mac, data),
@@ -119,20 +121,26 @@ export function createSealer(keys: readonly CookieKey[], now: () => number, unse
       return ironSeal(envelope, { id: sealingKey.id, encryption: derived.encryption, integrity: derived.integrity }, ironDefaults);
     },
     async unseal(purpose, value) {
-      if (!value || value.length > MAX_SEALED_LENGTH || !SEALED_FORMAT.test(value)) return undefined;
+      if (!value) return undefined;
+      // `why` is a metric label, not a log reason of core/errors.ts.
+      const failed = (why: string) => {
+        metrics.count('unseal_failures', { purpose, reason: why });
+        return undefined;
+      };
+      if (value.length > MAX_SEALED_LENGTH || !SEALED_FORMAT.test(value)) return failed('malformed');
       const keyId = value.split('*', 3)[1];
       const key = keyId === undefined ? undefined : byId.get(keyId);
-      if (!key) return undefined;
+      if (!key) return failed('unknown_key');
       try {
         const derived = await derive(key, purpose);
         const envelope = (await openSealed(value, derived, primitives)) as Partial<SealedEnvelope<unknown>>;
-        if (!envelope || typeof envelope !== 'object' || envelope.p !== purpose) return undefined;
-        if (typeof envelope.exp !== 'number' || typeof envelope.iat !== 'number') return undefined;
-        if (envelope.exp * 1000 <= now()) return undefined;
+        if (!envelope || typeof envelope !== 'object' || envelope.p !== purpose) return failed('wrong_purpose');
+        if (typeof envelope.exp !== 'number' || typeof envelope.iat !== 'number') return failed('malformed');
+        if (envelope.exp * 1000 <= now()) return failed('expired');
         return { data: envelope.d as never, issuedAt: envelope.iat, expiresAt: envelope.exp };
       } catch {
         // Tampered, truncated or malformed: treated exactly like an absent cookie.
-        return undefined;
+        return failed('tampered');
       }
     },
   };

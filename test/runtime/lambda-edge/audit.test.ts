@@ -51,5 +51,7 @@ describe('audit events on Lambda@Edge', () => {
       ['refresh', 'failure', 'no_refresh_token', idOf(failed.exchange)],
     ]);
     expect(new Set(audits.slice(0, 3).map((l) => l['session'])).size).toBe(1);
+    // TH_CLOUDWATCH_METRICS is off: no Embedded Metric Format lines (test/runtime/lambda-edge/metrics.test.ts has them on).
+    expect(logs.filter((l) => l.includes('"_aws"'))).toEqual([]);
   });
 });
