@@ -19,7 +19,8 @@
  * process's CPU time is read from /proc to give CPU per request and show who was saturated.
  *
  * Settings (environment): BENCH_DURATION (s per measurement, default 6), BENCH_WARMUP (s, 2),
- * BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_LOOP (iterations of the CPU loop, 20000).
+ * BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_LOOP (iterations of the CPU loop, 20000),
+ * BENCH_METRICS (1: the token handler with its Prometheus metrics on).
  * Writes bench/results.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -66,7 +67,10 @@ async function child(role: string): Promise<void> {
     const { createNodeTokenHandler, startNodeServer } = await import('../src/adapters/node/server.js');
     const { parseConfig } = await import('../src/config/parse.js');
     let otherFetches = 0;
+    // BENCH_METRICS=1: with the Prometheus metrics on, to measure their cost on the proxy path.
+    const metrics = process.env['BENCH_METRICS'] === '1' ? (await import('../src/adapters/node/prometheus-metrics.js')).createPrometheusMetrics().metrics : undefined;
     const app = createNodeTokenHandler(parseConfig(process.env), {
+      ...(metrics ? { metrics } : {}),
       // API calls go through the adapter's own node:http client; this fetch is for the IdP only
       // (discovery, keys, token endpoint), and must not be called at all while proxying.
       fetch: (input, init) => {

@@ -82,3 +82,15 @@ describe('store timings', () => {
     expect(calls.map(([, , labels]) => `${labels['operation']}:${labels['outcome']}`)).toEqual(['put:ok', 'get:ok', 'compare_and_set:ok', 'delete:ok', 'get:unavailable']);
   });
 });
+
+describe('the README', () => {
+  it('documents every metric of the table under its Prometheus name', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Monitoring'), readme.indexOf('### Traces'));
+    for (const [name, spec] of Object.entries(METRICS)) {
+      expect(section, name).toContain(`| \`token_handler_${name}${spec.kind === 'counter' ? '_total' : '_milliseconds'}\` |`);
+      for (const label of spec.labels) expect(section, `${name} ${label}`).toContain(`\`${label}\``);
+    }
+  });
+});
