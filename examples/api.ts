@@ -1,6 +1,9 @@
 // The example API behind the token handler's proxy: it validates the JWT access tokens that the
 // demo provider issues, the way a real resource server would (RFC 9068 style, with jose against
-// the issuer's JWKS), and has an echo route that tells tests what reached it.
+// the issuer's JWKS), and has an echo route that tells tests what reached it. With opaque access
+// tokens (the phantom token pattern, `introspectionAudience` set) it accepts instead only the
+// signed introspection responses (RFC 9701) the token handler forwards, and reads the token's
+// claims from their `token_introspection` member.
 //
 //   GET /api/whoami              200 { sub, scope, exp, expires_in } | 401 invalid_token
 //   ANY /api/echo, /api/echo/*   200 { method, path, query, search, headers, authorization, body_size }
@@ -31,6 +34,12 @@ export type ExampleApiOptions = {
   issuer: string;
   /** The `aud` an access token must carry. */
   audience: string;
+  /**
+   * Phantom tokens: accept only signed introspection responses (`typ` token-introspection+jwt)
+   * addressed to this `aud` (the token handler's client id), for an active token whose own `aud`
+   * is `audience`; plain access tokens are then refused.
+   */
+  introspectionAudience?: string;
   /** Called for every request before it is answered: lets tests assert what reached upstream. */
   onRequest?: (info: ApiRequestInfo) => void;
 };
@@ -43,7 +52,9 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 type Env = { Bindings: HttpBindings };
 
 export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'host'>) {
-  const verify = createVerifier(options.issuer, options.audience);
+  const verify = options.introspectionAudience
+    ? createIntrospectionVerifier(options.issuer, options.audience, options.introspectionAudience)
+    : createVerifier(options.issuer, options.audience);
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
@@ -134,15 +145,12 @@ export async function startExampleApi(options: ExampleApiOptions): Promise<Examp
 }
 
 /**
- * Returns a function that validates `Authorization: Bearer <jwt>` and gives its payload, or
- * undefined for anything invalid (absent, not Bearer, bad signature, wrong iss/aud, expired...).
- * The JWKS location comes from the issuer's discovery document, fetched on first use (so the API
+ * The issuer's key set, located through its discovery document, fetched on first use (so the API
  * may start before the provider) and again after a failure.
  */
-function createVerifier(issuer: string, audience: string) {
+function createJwksLoader(issuer: string) {
   let jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
-
-  const loadJwks = () => {
+  return () => {
     jwks ??= (async () => {
       const response = await fetch(new URL('.well-known/openid-configuration', withSlash(issuer)));
       if (!response.ok) throw new Error(`discovery answered ${response.status}`);
@@ -157,12 +165,23 @@ function createVerifier(issuer: string, audience: string) {
     });
     return jwks;
   };
+}
 
+function bearer(authorization: string | undefined): string | undefined {
+  return /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization ?? '')?.[1];
+}
+
+/**
+ * Returns a function that validates `Authorization: Bearer <jwt>` and gives its payload, or
+ * undefined for anything invalid (absent, not Bearer, bad signature, wrong iss/aud, expired...).
+ */
+function createVerifier(issuer: string, audience: string) {
+  const loadJwks = createJwksLoader(issuer);
   return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
-    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization ?? '');
-    if (!match) return undefined;
+    const token = bearer(authorization);
+    if (!token) return undefined;
     try {
-      const { payload } = await jwtVerify(match[1] as string, await loadJwks(), {
+      const { payload } = await jwtVerify(token, await loadJwks(), {
         issuer,
         audience,
         algorithms: ALGORITHMS,
@@ -170,6 +189,41 @@ function createVerifier(issuer: string, audience: string) {
         requiredClaims: ['exp', 'sub'],
       });
       return payload;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/**
+ * The phantom token variant: `Authorization: Bearer <signed introspection response>` (RFC 9701).
+ * The JWT itself must be the provider's (signature, `iss`), typed token-introspection+jwt and
+ * addressed to the token handler (`aud`); what it says about the token comes only from its
+ * `token_introspection` member: active, not expired, for this API, with a subject. Gives those
+ * claims as the token's payload, or undefined. Its `iat` is when the token handler introspected,
+ * which may be up to TH_INTROSPECTION_CACHE_TTL ago: the token's own `exp` is what bounds it.
+ */
+function createIntrospectionVerifier(issuer: string, audience: string, introspectionAudience: string) {
+  const loadJwks = createJwksLoader(issuer);
+  return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
+    const token = bearer(authorization);
+    if (!token) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, await loadJwks(), {
+        issuer,
+        audience: introspectionAudience,
+        typ: 'token-introspection+jwt',
+        algorithms: ALGORITHMS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ['iat'],
+      });
+      const claims = payload['token_introspection'] as JWTPayload & { active?: unknown } | undefined;
+      if (!claims || typeof claims !== 'object' || claims.active !== true) return undefined;
+      const now = Math.floor(Date.now() / 1000);
+      if (typeof claims.exp !== 'number' || claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return undefined;
+      if (claims.iss !== issuer || typeof claims.sub !== 'string') return undefined;
+      if (!(Array.isArray(claims.aud) ? claims.aud.includes(audience) : claims.aud === audience)) return undefined;
+      return claims;
     } catch {
       return undefined;
     }

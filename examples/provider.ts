@@ -52,6 +52,11 @@ export type DemoProviderOptions = {
   apiAudience?: string;
   /** Require pushed authorization requests (RFC 9126) for every client. */
   requirePar?: boolean;
+  /**
+   * Opaque access tokens for the API instead of JWTs (the phantom token pattern): introspection
+   * (RFC 7662) is on, and answers every client with a signed JWT (RFC 9701) when it asks for one.
+   */
+  opaqueAccessTokens?: boolean;
 };
 
 export type DemoProvider = {
@@ -88,6 +93,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
   const host = options.host ?? '127.0.0.1';
   const accessTokenTtl = options.accessTokenTtl ?? 300;
   const { apiAudience } = options;
+  const opaque = options.opaqueAccessTokens === true;
 
   // The issuer must be known before the Provider is constructed, and with port 0 the port is only
   // known once the server listens: so listen first, build the Provider, then attach the handler.
@@ -112,7 +118,11 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
     jwks: { keys: [generateSigningKey()] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
 
-    clients: options.clients.map(toClientMetadata),
+    clients: options.clients.map((client) => ({
+      ...toClientMetadata(client),
+      // RFC 9701: this client's introspection responses come as a JWT signed by the provider.
+      ...(opaque ? { introspection_signed_response_alg: 'RS256' } : {}),
+    })),
     responseTypes: ['code'],
 
     findAccount,
@@ -182,6 +192,13 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
         },
       },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // The phantom token pattern: the token handler introspects the opaque tokens it holds.
+      introspection: {
+        enabled: opaque,
+        // A client may introspect only the tokens issued to it.
+        allowedPolicy: async (_ctx: KoaContextWithOIDC, client: Client, token: BaseTokenLike) => token.clientId === client.clientId,
+      },
+      jwtIntrospection: { enabled: opaque },
       pushedAuthorizationRequests: {
         enabled: true,
         requirePushedAuthorizationRequests: options.requirePar === true,
@@ -212,9 +229,9 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
             // mirrors what the user consented to (as most commercial IdPs do).
             scope: 'openid profile email offline_access',
             audience: apiAudience,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat: opaque ? 'opaque' : 'jwt',
             accessTokenTTL: accessTokenTtl,
-            jwt: { sign: { alg: 'RS256' } },
+            ...(opaque ? {} : { jwt: { sign: { alg: 'RS256' } } }),
           };
         },
       },

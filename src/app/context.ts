@@ -3,6 +3,7 @@ import type { PreparedCall } from './proxy-pipeline.js';
 import type { RequestLog } from './request-log.js';
 import type { Clock, IdpFetch, LogSink, UpstreamTransport } from '../core/ports.js';
 import type { UnsealCrypto } from '../core/session/cookie-seal.js';
+import type { SharedIntrospectionCache, TokenDigest } from '../core/oidc/introspection-cache.js';
 
 /** Web-stream bodies both ways: what the Hono route hands a transport and gets back. */
 export type WebBody = ReadableStream<Uint8Array>;
@@ -42,6 +43,10 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly unsealCrypto?: UnsealCrypto;
   /** Replaces the proxy's token step (default: the access token from its cookie, as a bearer token). */
   readonly tokenStep?: TokenStep;
+  /** A second introspection cache level shared beyond this isolate (Workers: the Cache API). */
+  readonly introspectionCache?: SharedIntrospectionCache;
+  /** SHA-256 of a token for the introspection cache key, where the platform has a cheaper one than Web Crypto (Node). */
+  readonly tokenDigest?: TokenDigest;
 }
 
 export interface AppEnv<B extends object = object> {

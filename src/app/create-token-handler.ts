@@ -15,9 +15,10 @@ import type { AppEnv, TokenHandlerDeps } from './context.js';
 import { createFetchTransport } from './fetch-transport.js';
 import { assertHeaderSize, corsHeaders } from './guards.js';
 import { createLogger } from './log.js';
-import { createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
+import { bearerFromCookie, createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
 import { mountProxyRoutes } from './proxy-routes.js';
 import { createRequestLog, type RequestLog } from './request-log.js';
+import { withPhantomTokens } from './token-steps.js';
 
 export type { AppEnv, TokenHandlerDeps, WebBody } from './context.js';
 export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
@@ -46,7 +47,7 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   };
   const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
-  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep);
+  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? withPhantomTokens(config, agent, bearerFromCookie(agent), deps));
   const app = new Hono<AppEnv<B>>();
 
   app.use('*', async (c, next) => {

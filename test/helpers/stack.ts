@@ -41,6 +41,8 @@ export interface StackOptions {
   readonly requirePar?: boolean;
   readonly client?: Partial<DemoClient>;
   readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
+  /** Phantom tokens: opaque access tokens, `/api` introspects them, the API takes only introspection JWTs. */
+  readonly opaqueAccessTokens?: boolean;
 }
 
 export async function startTestStack(options: StackOptions = {}): Promise<TestStack> {
@@ -61,9 +63,16 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     accessTokenTtl: options.accessTokenTtl ?? 300,
     apiAudience: 'http://127.0.0.1:8082',
     ...(options.requirePar ? { requirePar: true } : {}),
+    ...(options.opaqueAccessTokens ? { opaqueAccessTokens: true } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];
-  const api = await startExampleApi({ port: 0, issuer: provider.issuer, audience: 'http://127.0.0.1:8082', onRequest: (info) => upstreamRequests.push(info) });
+  const api = await startExampleApi({
+    port: 0,
+    issuer: provider.issuer,
+    audience: 'http://127.0.0.1:8082',
+    ...(options.opaqueAccessTokens ? { introspectionAudience: options.client?.client_id ?? CLIENT_ID } : {}),
+    onRequest: (info) => upstreamRequests.push(info),
+  });
   const logs: string[] = [];
   const raw = (overrides: RawConfig = {}): RawConfig => ({
     TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
@@ -73,6 +82,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     TH_COOKIE_KEYS: cookieKeys,
     TH_API_ROUTES: `/api=${api.url}/api`,
     TH_LOG_LEVEL: 'debug',
+    ...(options.opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
     ...options.env,
     ...overrides,
   });

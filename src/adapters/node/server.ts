@@ -4,6 +4,7 @@
  * variables; the port from `PORT` (default 8080), the bind address from `HOST` (default 0.0.0.0, as
  * a container needs).
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -32,6 +33,8 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
     transport: webBodies(transport),
     // Synchronous node:crypto for unsealing: Web Crypto's thread-pool round trips cost more than the work.
     unsealCrypto: nodeUnsealCrypto,
+    // The introspection cache's key on every phantom-token call: node:crypto is ~20 times cheaper than Web Crypto here.
+    tokenDigest: (token) => createHash('sha256').update(token).digest('base64url'),
     clientIp: (env) => env?.incoming?.socket?.remoteAddress ?? undefined,
     // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
     requestTarget: (env) => env?.incoming?.url,
