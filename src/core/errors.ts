@@ -47,7 +47,7 @@ export const REASONS = {
   authorization_response_invalid: 'The authorization response forwarded to login/end fails validation (state, iss, error parameters).',
   refresh_invalid_grant: 'The IdP answered invalid_grant to a refresh: the session is over.',
   // Introspection of opaque access tokens (the phantom token pattern, core/oidc/introspection).
-  introspection_endpoint_missing: 'An API route introspects, but the IdP metadata names no introspection_endpoint.',
+  introspection_endpoint_missing: 'An API route introspects, but the IdP metadata names no usable introspection_endpoint (none, or not https).',
   introspection_unreachable: 'The introspection endpoint could not be reached (refused, reset, timed out).',
   introspection_response_malformed: 'The introspection endpoint answered 200 with something unusable (HTML, bad JSON, no active boolean, the wrong content type).',
   introspection_jwt_missing: 'The introspection endpoint said the token is active but sent no JWT to forward (it ignored the Accept header).',

@@ -5,7 +5,10 @@
  * response (alg none, HMAC keyed with its own public key, foreign keys, odd kids, wrong claims,
  * foreign JWT types, odd token types and lifetimes, huge tokens, 5xx, HTML, malformed JSON, slow
  * answers). With no mutators it is a correct, strict provider: client authentication, exact
- * redirect URI, PKCE S256, single-use codes, rotating refresh tokens.
+ * redirect URI, PKCE S256, single-use codes, rotating refresh tokens, and token introspection
+ * (RFC 7662) of the opaque access tokens it issued, answered as JSON, as a signed RFC 9701
+ * response, or, for `Accept: application/jwt`, as Curity answers: the phantom JWT itself (204
+ * when inactive), which no real provider in the test suite speaks.
  *
  * It also serves a recording API under /api (the proxy's upstream in these tests), and keeps every
  * code, token and secret it hands out in `secrets`, so tests can prove none of them leaks.
@@ -15,7 +18,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
-export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke';
+export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke' | 'introspect';
+/** How an introspection was answered: plain JSON, RFC 9701's signed response, or Curity's application/jwt. */
+export type IntrospectionAnswer = 'json' | 'token-introspection+jwt' | 'jwt';
+export type SignWith = 'signing_key' | 'other_key' | 'none' | 'hs256_public_key';
 export type Grant = 'authorization_code' | 'refresh_token';
 
 export interface RawReply {
@@ -24,6 +30,8 @@ export interface RawReply {
   readonly body: string;
   /** Sends the body in 16 KB pieces without a Content-Length. */
   readonly chunked?: boolean;
+  /** Sends the body's characters as single bytes (Latin-1), so it need not be valid UTF-8. */
+  readonly latin1?: boolean;
 }
 
 export interface Mutators {
@@ -36,7 +44,7 @@ export interface Mutators {
   /** Edits the ID token's claims and header before signing. */
   idToken?: (claims: Record<string, unknown>, header: Record<string, unknown>, grant: Grant) => void;
   /** How the ID token is signed: the published key (default), a key not in the JWKS, none, or HS256 keyed with the public key. */
-  signWith?: 'signing_key' | 'other_key' | 'none' | 'hs256_public_key';
+  signWith?: SignWith;
   /** Edits the token response body (after the ID token is minted). */
   tokenResponse?: (body: Record<string, unknown>, grant: Grant) => void;
   /** The access token's length (default 43, like oidc-provider's opaque tokens). */
@@ -45,6 +53,15 @@ export interface Mutators {
   refreshTokenLength?: number;
   /** Puts the correct `at_hash` for the access token in the ID token. */
   atHash?: boolean;
+  /**
+   * Edits the introspection JWT's claims and header before signing: RFC 9701's outer claims (with
+   * `token_introspection` inside), or the phantom JWT's for application/jwt.
+   */
+  introspection?: (claims: Record<string, unknown>, header: Record<string, unknown>, answer: IntrospectionAnswer) => void;
+  /** How the introspection JWT is signed (default: the published key). */
+  introspectionSignWith?: SignWith;
+  /** Says every token is inactive. */
+  introspectionInactive?: boolean;
   /** Answers an endpoint with exactly this instead. */
   raw?: Partial<Record<Endpoint, RawReply>>;
   /** Waits this long (ms) before answering an endpoint. */
@@ -57,6 +74,16 @@ export interface UpstreamRecord {
   readonly headers: Record<string, string>;
 }
 
+export interface IntrospectionRecord {
+  readonly accept: string;
+  readonly tokenTypeHint: string | null;
+  /** How the client authenticated (the call is refused without it). */
+  readonly auth: 'basic' | 'post' | 'none';
+}
+
+/** The `aud` of the phantom JWTs (application/jwt): the API's, not the token handler's. */
+export const HOSTILE_API_AUDIENCE = 'https://api.hostile.test';
+
 export interface HostileProvider {
   readonly issuer: string;
   readonly clientId: string;
@@ -68,6 +95,8 @@ export interface HostileProvider {
   readonly calls: { endpoint: Endpoint | 'api' | 'other'; grant?: string }[];
   /** What reached the recording API under /api. */
   readonly upstream: UpstreamRecord[];
+  /** Every introspection request, in order. */
+  readonly introspections: IntrospectionRecord[];
   mutators: Mutators;
   reset(): void;
   count(endpoint: Endpoint, grant?: Grant): number;
@@ -97,8 +126,10 @@ export async function startHostileProvider(options: { clientId: string; redirect
   const secrets = new Set<string>([clientSecret]);
   const codes = new Map<string, IssuedCode>();
   const refreshTokens = new Map<string, { sub: string }>();
+  const accessTokens = new Map<string, { sub: string; iat: number; exp: number }>();
   const calls: HostileProvider['calls'] = [];
   const upstream: UpstreamRecord[] = [];
+  const introspections: IntrospectionRecord[] = [];
   let issuer = '';
 
   const provider: HostileProvider = {
@@ -111,6 +142,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     secrets,
     calls,
     upstream,
+    introspections,
     mutators: {},
     reset() {
       provider.mutators = {};
@@ -127,6 +159,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     token_endpoint: `${issuer}/token`,
     jwks_uri: `${issuer}/jwks`,
     revocation_endpoint: `${issuer}/revoke`,
+    introspection_endpoint: `${issuer}/introspect`,
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
     subject_types_supported: ['public'],
@@ -137,7 +170,10 @@ export async function startHostileProvider(options: { clientId: string; redirect
   });
 
   async function signIdToken(claims: Record<string, unknown>, header: Record<string, unknown>): Promise<string> {
-    const how = provider.mutators.signWith ?? 'signing_key';
+    return sign(claims, header, provider.mutators.signWith ?? 'signing_key');
+  }
+
+  async function sign(claims: Record<string, unknown>, header: Record<string, unknown>, how: SignWith): Promise<string> {
     if (how === 'none') {
       const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
       return `${b64({ ...header, alg: 'none' })}.${b64(claims)}.`;
@@ -157,6 +193,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     if (nonce !== undefined) claims['nonce'] = nonce;
     const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'JWT' };
     const accessToken = randomToken(provider.mutators.accessTokenLength ?? 43);
+    accessTokens.set(accessToken, { sub, iat: now, exp: now + 300 });
     if (provider.mutators.atHash) claims['at_hash'] = createHash('sha256').update(accessToken).digest().subarray(0, 16).toString('base64url');
     provider.mutators.idToken?.(claims, header, grant);
     const refreshToken = randomToken(provider.mutators.refreshTokenLength ?? 43);
@@ -178,6 +215,48 @@ export async function startHostileProvider(options: { clientId: string; redirect
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify(body));
   };
+
+  function clientAuthMethod(req: IncomingMessage, form: URLSearchParams): IntrospectionRecord['auth'] {
+    if (!clientAuthenticated(req, form)) return 'none';
+    return (req.headers.authorization ?? '').startsWith('Basic ') ? 'basic' : 'post';
+  }
+
+  /** RFC 7662, and RFC 9701 or Curity's application/jwt when asked for by Accept. */
+  async function introspectEndpoint(req: IncomingMessage, res: ServerResponse, form: URLSearchParams): Promise<void> {
+    const accept = req.headers.accept ?? '';
+    const auth = clientAuthMethod(req, form);
+    introspections.push({ accept, tokenTypeHint: form.get('token_type_hint'), auth });
+    if (auth === 'none') return json(res, 401, { error: 'invalid_client' });
+    const now = Math.floor(Date.now() / 1000);
+    const known = accessTokens.get(form.get('token') ?? '');
+    const active = !!known && known.exp > now && !provider.mutators.introspectionInactive;
+    const how = provider.mutators.introspectionSignWith ?? 'signing_key';
+    const answer: IntrospectionAnswer = accept.includes('application/jwt') ? 'jwt' : accept.includes('application/token-introspection+jwt') ? 'token-introspection+jwt' : 'json';
+    const send = (type: string, body: string) => {
+      secrets.add(body);
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const details = active
+      ? { active: true, sub: known.sub, iat: known.iat, exp: known.exp, scope: 'openid profile', client_id: options.clientId, iss: issuer, aud: HOSTILE_API_AUDIENCE, token_type: 'Bearer' }
+      : { active: false };
+    if (answer === 'json') return json(res, 200, details);
+    if (answer === 'jwt') {
+      if (!active) {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      const claims: Record<string, unknown> = { iss: issuer, sub: known.sub, aud: HOSTILE_API_AUDIENCE, iat: now, exp: known.exp, scope: 'openid profile', client_id: options.clientId, jti: randomToken(16) };
+      const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'at+jwt' };
+      provider.mutators.introspection?.(claims, header, answer);
+      return send('application/jwt', await sign(claims, header, how));
+    }
+    const claims: Record<string, unknown> = { iss: issuer, aud: options.clientId, iat: now, token_introspection: details };
+    const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'token-introspection+jwt' };
+    provider.mutators.introspection?.(claims, header, answer);
+    return send('application/token-introspection+jwt; charset=utf-8', await sign(claims, header, how));
+  }
 
   function clientAuthenticated(req: IncomingMessage, form: URLSearchParams): boolean {
     const header = req.headers.authorization ?? '';
@@ -239,7 +318,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
           : url.pathname === '/authorize' ? 'authorize'
             : url.pathname === '/token' ? 'token'
               : url.pathname === '/revoke' ? 'revoke'
-                : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
+                : url.pathname === '/introspect' ? 'introspect'
+                  : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
     const form = new URLSearchParams(req.method === 'POST' ? body : '');
     calls.push({ endpoint, ...(endpoint === 'token' ? { grant: form.get('grant_type') ?? '' } : {}) });
     if (endpoint === 'api') {
@@ -258,7 +338,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
           await sleep(1);
         }
       }
-      res.end(raw.chunked ? undefined : raw.body);
+      res.end(raw.chunked ? undefined : raw.latin1 ? Buffer.from(raw.body, 'latin1') : raw.body);
       return;
     }
     switch (endpoint) {
@@ -275,6 +355,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
         return authorizeEndpoint(url, res);
       case 'token':
         return tokenEndpoint(req, res, form);
+      case 'introspect':
+        return introspectEndpoint(req, res, form);
       case 'revoke':
         if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client' });
         refreshTokens.delete(form.get('token') ?? '');

@@ -18,7 +18,7 @@
  * verify, are the IdP's (502 `authorization_server_error`). Nothing here logs or throws the token
  * or the JWT: reasons are fixed names, causes are library errors.
  */
-import type { Config, IntrospectionFormat } from '../types.js';
+import { isLoopbackHost, type Config, type IntrospectionFormat } from '../types.js';
 import { TokenHandlerError, type HttpStatus } from '../errors.js';
 import type { ClientAuthentication } from './client-auth.js';
 import type { Discovery } from './discovery.js';
@@ -103,7 +103,7 @@ export function createIntrospector(config: Config, deps: IntrospectorDeps): Intr
 
       const response = await idp.call('introspection_unreachable', async () => {
         const answer = await idp.fetch(endpoint, { method: 'POST', headers, body, redirect: 'manual', signal: idp.requestOptions().signal });
-        return { status: answer.status, type: mediaType(answer.headers.get('content-type')), text: await answer.text() };
+        return { status: answer.status, type: mediaType(answer.headers.get('content-type')), bytes: await answer.arrayBuffer() };
       });
 
       // Curity answers an inactive token with 204 in the application/jwt mode.
@@ -112,15 +112,16 @@ export function createIntrospector(config: Config, deps: IntrospectorDeps): Intr
         throw new TokenHandlerError('authorization_server_error', { reason: `introspection_endpoint_${String(response.status) as HttpStatus}` });
       }
       if (response.status !== 200) throw malformed();
+      const text = decodeUtf8(response.bytes);
 
       if (response.type === 'application/json') {
         // Plain RFC 7662 JSON: fine for "inactive"; an active token without a JWT leaves nothing to forward.
-        if (readActive(parseObject(response.text)) !== true) throw inactive();
+        if (readActive(parseObject(text)) !== true) throw inactive();
         throw new TokenHandlerError('authorization_server_error', { reason: 'introspection_jwt_missing' });
       }
       if (response.type !== accept) throw malformed();
 
-      const signed = response.text.trim();
+      const signed = text.trim();
       const { payload } = await verify(signed);
       if (format === 'jwt') return { jwt: signed, exp: payload.exp };
 
@@ -145,7 +146,7 @@ function malformed(): TokenHandlerError {
   return new TokenHandlerError('authorization_server_error', { reason: 'introspection_response_malformed', detail: 'The authorization server sent an invalid introspection response' });
 }
 
-/** The endpoint from the metadata: https, or http for a loopback issuer (local development and tests). */
+/** The endpoint from the metadata: https, or http on loopback for a loopback issuer (local development and tests). */
 function introspectionEndpoint(value: unknown, insecure: boolean): URL {
   let url: URL | undefined;
   try {
@@ -153,10 +154,20 @@ function introspectionEndpoint(value: unknown, insecure: boolean): URL {
   } catch {
     url = undefined;
   }
-  if (!url || !(url.protocol === 'https:' || (insecure && url.protocol === 'http:'))) {
+  // The token travels in this request: never over plain http to anything but this machine.
+  if (!url || !(url.protocol === 'https:' || (insecure && url.protocol === 'http:' && isLoopbackHost(url.hostname)))) {
     throw new TokenHandlerError('authorization_server_error', { reason: 'introspection_endpoint_missing', detail: 'The authorization server offers no token introspection' });
   }
   return url;
+}
+
+/** The body as text (workerd warns on `.text()` of a JWT media type; a body that is not UTF-8 is no answer). */
+function decodeUtf8(bytes: ArrayBuffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw malformed();
+  }
 }
 
 function mediaType(contentType: string | null): string {
