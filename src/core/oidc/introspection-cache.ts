@@ -37,7 +37,7 @@ export const MAX_CACHED_INTROSPECTIONS = 10_000;
 export const MAX_CACHED_INTROSPECTION_BYTES = 16 * 1024 * 1024;
 
 export interface CachingIntrospectorOptions {
-  /** Seconds; 0 disables caching. */
+  /** Seconds; 0 keeps nothing (concurrent calls still share one introspection). */
   readonly ttlSeconds: number;
   /** Milliseconds since the epoch. */
   readonly now: () => number;
@@ -96,7 +96,6 @@ export function createCachingIntrospector(introspector: Introspector, options: C
 
   return {
     async jwtFor(token) {
-      if (ttl <= 0) return (await introspector.introspect(token)).jwt;
       const key = await digest(token);
       const hit = entries.get(key);
       if (hit) {
