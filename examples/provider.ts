@@ -3,9 +3,10 @@
 // It is oidc-provider (the certified OP implementation) configured the way the token handler
 // expects a production IdP to behave: confidential clients, PKCE (S256) always, rotating refresh
 // tokens, revocation, RP-initiated logout, PAR, RFC 9207 `iss`, and JWT access tokens that an API
-// can validate on its own against the JWKS. The login and consent pages are plain HTML forms
-// served by the same Node HTTP server in front of provider.callback(), so a test "browser" (or a
-// real one without JavaScript) can drive them.
+// can validate on its own against the JWKS (or, with `opaqueAccessTokens`, opaque ones with
+// introspection, RFC 7662, answered as signed JWTs, RFC 9701: the phantom token pattern). The
+// login and consent pages are plain HTML forms served by the same Node HTTP server in front of
+// provider.callback(), so a test "browser" (or a real one without JavaScript) can drive them.
 //
 // Everything oidc-provider would otherwise warn about as "development only" (signing keys, cookie
 // keys, the in-memory adapter, devInteractions, the default pages and policies) is configured with

@@ -41,7 +41,10 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly requestId?: (env: B) => string | undefined;
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
   readonly unsealCrypto?: UnsealCrypto;
-  /** Replaces the proxy's token step (default: the access token from its cookie, as a bearer token). */
+  /**
+   * Replaces the proxy's token step (default: the access token from its cookie as a bearer token,
+   * and on `introspect` routes the JWT it introspects into: app/token-steps.ts).
+   */
   readonly tokenStep?: TokenStep;
   /** A second introspection cache level shared beyond this isolate (Workers: the Cache API). */
   readonly introspectionCache?: SharedIntrospectionCache;

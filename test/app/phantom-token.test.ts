@@ -82,6 +82,16 @@ describe('phantom tokens with client_secret_basic', () => {
     expect((await spa.json('GET', '/api/echo')).body['authorization']).toBe('valid');
     expect((await spa.json('GET', '/api/whoami')).status).toBe(200);
     expect(idp.introspections).toHaveLength(1);
+
+    // Neither the opaque token nor the JWT (nor a 16-character piece of either) in a log line or an answer.
+    const logs = stack.logs.join('\n');
+    const answers = spa.responses.map((r) => JSON.stringify([r.headers.filter(([name]) => name !== 'set-cookie'), r.body])).join('\n');
+    for (const secret of [opaque, jwt]) {
+      for (let i = 0; i + 16 <= secret.length; i += 16) {
+        expect(logs.includes(secret.slice(i, i + 16))).toBe(false);
+        expect(answers.includes(secret.slice(i, i + 16))).toBe(false);
+      }
+    }
   });
 
   it('introspects the new token after a refresh', async () => {
