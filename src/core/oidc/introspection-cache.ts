@@ -77,7 +77,8 @@ export function createCachingIntrospector(introspector: Introspector, options: C
   };
 
   async function miss(key: string, token: string): Promise<string> {
-    const fromShared = await shared?.get(key).catch(() => undefined);
+    // A TTL of 0 means every call asks the IdP: then the shared level is neither read nor written.
+    const fromShared = ttl > 0 ? await shared?.get(key).catch(() => undefined) : undefined;
     if (fromShared && fromShared.expiresAt > now()) {
       remember(key, fromShared);
       return fromShared.jwt;

@@ -149,6 +149,15 @@ describe('the introspection cache', () => {
       expect(calls).toEqual(['new']);
     });
 
+    it('is not read with a TTL of 0: every call asks the IdP', async () => {
+      const { introspector, calls } = counting();
+      const { shared, store } = memoryShared();
+      store.set(sha256('t'), { jwt: 'shared-jwt', expiresAt: T0 + 30_000 });
+      const cache = createCachingIntrospector(introspector, { ttlSeconds: 0, now: () => T0, shared, digest: sha256 });
+      expect(await cache.jwtFor('t')).toBe('jwt-for-t');
+      expect(calls).toEqual(['t']);
+    });
+
     it('ignores an expired shared entry, and a shared level that fails', async () => {
       const { introspector, calls } = counting();
       const { shared, store } = memoryShared();
