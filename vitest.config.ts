@@ -32,6 +32,10 @@ export default defineConfig({
             const { bound, compressingUpstream } = inject('workers');
             return {
               wrangler: { configPath: './wrangler.toml' },
+              // workerd's --verbose logs every internal exception as if uncaught, so the connection
+              // refusals that the unreachable-provider and unreachable-API tests cause on purpose
+              // printed "Network connection lost" blocks into passing runs. Set true to debug workerd.
+              verbose: false,
               miniflare: {
                 bindings: {
                   ...bound.env,

@@ -6,6 +6,9 @@
  */
 import tokenHandler from '../src/adapters/workers/worker.js';
 
+// wrangler.toml binds this Durable Object class; the entry must export it.
+export { SessionStoreObject } from '../src/adapters/workers/worker.js';
+
 export default {
   fetch(request: Request, env: Record<string, unknown>): Promise<Response> | Response {
     if (new URL(request.url).pathname === '/__bench/noop') return new Response('ok');

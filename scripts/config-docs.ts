@@ -1,16 +1,18 @@
 /**
- * `npm run docs:config`: writes the README's configuration table from src/config/schema.ts, between
- * the marker comments, so the table cannot drift from what the parser accepts. `--check` only
- * reports (exit 1) when README.md differs; test/config/docs.test.ts fails in that case too.
+ * `npm run docs`: writes the README's generated sections between their marker comments: the
+ * configuration table from src/config/schema.ts, and the log's reasons from src/core/errors.ts, so
+ * neither can drift from what the code does. `--check` only reports (exit 1) when README.md differs;
+ * test/config/docs.test.ts fails in that case too.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, type SettingSpec } from '../src/config/schema.js';
 import { MIN_DISTINCT, MIN_SECRET_LENGTH, REPEAT_LENGTH } from '../src/config/secret-strength.js';
+import { reasonsMarkdown } from './reasons-table.js';
 
 export const README = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'README.md');
-export const BEGIN = '<!-- config-table:begin (generated from src/config/schema.ts by `npm run docs:config`; edit the schema, not this table) -->';
+export const BEGIN = '<!-- config-table:begin (generated from src/config/schema.ts by `npm run docs`; edit the schema, not this table) -->';
 export const END = '<!-- config-table:end -->';
 
 const code = (text: string): string => `\`${text}\``;
@@ -61,26 +63,38 @@ export function renderConfigDocs(): string {
   ].join('\n');
 }
 
-/** `readme` with the generated part between the markers replaced; throws when the markers are missing. */
+export const REASONS_BEGIN = '<!-- reasons-table:begin (generated from src/core/errors.ts by `npm run docs`; edit the tables there) -->';
+export const REASONS_END = '<!-- reasons-table:end -->';
+
+function replaceBetween(readme: string, begin: string, end: string, body: string): string {
+  const from = readme.indexOf(begin);
+  const to = readme.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`README.md needs the lines ${begin} and ${end}`);
+  return `${readme.slice(0, from + begin.length)}\n${body}\n${readme.slice(to)}`;
+}
+
+/** `readme` with the configuration table between its markers replaced; throws when the markers are missing. */
 export function withConfigDocs(readme: string): string {
-  const begin = readme.indexOf(BEGIN);
-  const end = readme.indexOf(END);
-  if (begin < 0 || end < begin) throw new Error(`README.md needs the lines ${BEGIN} and ${END}`);
-  return `${readme.slice(0, begin + BEGIN.length)}\n${renderConfigDocs()}\n${readme.slice(end)}`;
+  return replaceBetween(readme, BEGIN, END, renderConfigDocs());
+}
+
+/** `readme` with the log reasons between their markers replaced; throws when the markers are missing. */
+export function withReasonsDocs(readme: string): string {
+  return replaceBetween(readme, REASONS_BEGIN, REASONS_END, reasonsMarkdown().trimEnd());
 }
 
 async function main(): Promise<void> {
   const current = await readFile(README, 'utf8');
-  const next = withConfigDocs(current);
+  const next = withReasonsDocs(withConfigDocs(current));
   if (process.argv.includes('--check')) {
     if (next !== current) {
-      console.error('README.md: the configuration table differs from src/config/schema.ts; run npm run docs:config');
+      console.error('README.md: a generated section differs from src/config/schema.ts or src/core/errors.ts; run npm run docs');
       process.exit(1);
     }
     return;
   }
   if (next !== current) await writeFile(README, next);
-  console.log(next === current ? 'README.md: configuration table up to date' : 'README.md: configuration table rewritten');
+  console.log(next === current ? 'README.md: generated sections up to date' : 'README.md: generated sections rewritten');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,9 +1,8 @@
 /**
- * `npx tsx scripts/reasons-table.ts` prints the log's `reason` values as a Markdown section for
- * the README, from the tables in src/core/errors.ts (the one place they are documented). A README
- * test can compare its section with `reasonsMarkdown()`, as for the configuration table.
+ * The log's `reason` values as a Markdown section for the README, from the tables in
+ * src/core/errors.ts (the one place they are documented); `npm run docs` writes it
+ * (scripts/config-docs.ts), and test/config/docs.test.ts fails when the README differs.
  */
-import { pathToFileURL } from 'node:url';
 import { ID_TOKEN_FAILURES, JWT_FAILURES, JWT_KINDS, OAUTH_ERRORS, REASONS, REASON_FAMILIES } from '../src/core/errors.js';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
@@ -12,8 +11,6 @@ const table = (head: [string, string], rows: Record<string, string>) =>
 
 export function reasonsMarkdown(): string {
   return [
-    '### Log reasons',
-    '',
     'Every refused request logs one line `request_rejected` with `code`, `status` and `reason`. The reasons:',
     '',
     table(['reason', 'meaning'], REASONS),
@@ -35,4 +32,3 @@ export function reasonsMarkdown(): string {
   ].join('\n');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.stdout.write(reasonsMarkdown());

@@ -1,6 +1,7 @@
 /**
  * The token handler on Lambda@Edge behind CloudFront: the function (us-east-1, a numbered version,
- * no environment variables: its settings are bundled), decrypt rights on the secrets key, a private
+ * no environment variables: its settings are bundled), decrypt rights on the secrets key, the
+ * session store's DynamoDB table (contract §6; a global table when it has replicas), a private
  * S3 bucket for the SPA behind origin access control, and the distribution. The agent path and
  * each API route get a behaviour that runs the function on origin-request, with caching disabled
  * (a generated login response must never be cached for another user), every viewer header,
@@ -9,12 +10,22 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { Config } from '../../src/config/parse.js';
+import { DYNAMODB_TABLE } from '../../src/stores/dynamodb-table.js';
+
+/** The session store's table: see sessionTableFor in ../app.ts. */
+export interface SessionTableProps {
+  readonly name: string;
+  /** Regions other than the stack's that hold a replica (a global table). */
+  readonly replicaRegions: readonly string[];
+  readonly pointInTimeRecovery: boolean;
+}
 
 export interface EdgeStackProps extends StackProps {
   /** The validated settings (validateEdgeSettings): the agent path and API routes shape the behaviours. */
@@ -25,11 +36,14 @@ export interface EdgeStackProps extends StackProps {
   readonly keyArn: string;
   /** The public origin's host name and its ACM certificate (us-east-1); absent on *.cloudfront.net. */
   readonly domain?: { readonly name: string; readonly certificateArn: string };
+  /** Absent when TH_SESSION_STORE names a store that is not DynamoDB. */
+  readonly sessionTable?: SessionTableProps;
 }
 
 export class EdgeStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly function: cloudfront.experimental.EdgeFunction;
+  readonly sessionTable?: dynamodb.TableV2;
 
   constructor(scope: Construct, id: string, props: EdgeStackProps) {
     super(scope, id, props);
@@ -52,6 +66,36 @@ export class EdgeStack extends Stack {
         conditions: { StringEquals: { 'kms:EncryptionContext:app': 'edge-token-handler' } },
       }),
     );
+
+    if (props.sessionTable) {
+      const { name, replicaRegions, pointInTimeRecovery } = props.sessionTable;
+      // On demand, so an idle deployment costs nothing; DynamoDB deletes expired items by the TTL
+      // attribute (the store also ignores those it has not deleted yet). Kept when the stack goes:
+      // it holds revocations.
+      this.sessionTable = new dynamodb.TableV2(this, 'SessionTable', {
+        tableName: name,
+        partitionKey: { name: DYNAMODB_TABLE.keyAttribute, type: dynamodb.AttributeType.STRING },
+        billing: dynamodb.Billing.onDemand(),
+        timeToLiveAttribute: DYNAMODB_TABLE.ttlAttribute,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: pointInTimeRecovery },
+        replicas: replicaRegions.map((region) => ({ region })),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      // Exactly the item actions the store calls, on this table and its replicas only (a function
+      // running near another region uses the replica there; the table's own grant covers only
+      // the stack's region).
+      const table = this.sessionTable;
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [...DYNAMODB_TABLE.actions],
+          resources: [table.tableArn, ...replicaRegions.map((region) => table.replica(region).tableArn)],
+        }),
+      );
+      new CfnOutput(this, 'SessionStoreSetting', {
+        value: `dynamodb://${name}?region=${[this.region, ...replicaRegions].join(',')}`,
+        description: 'TH_SESSION_STORE for the configuration file',
+      });
+    }
 
     const bucket = new s3.Bucket(this, 'Spa', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,

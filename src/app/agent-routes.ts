@@ -6,7 +6,7 @@
  */
 import type { Hono } from 'hono';
 import type { Agent, AgentResult, Cookies, Params } from '../core/agent/agent.js';
-import { TokenHandlerError } from '../core/errors.js';
+import { TokenHandlerError, type Reason } from '../core/errors.js';
 import { readLimited } from '../core/read-limited.js';
 import { parseCookieHeader } from '../core/session/cookie-table.js';
 import type { Config } from '../core/types.js';
@@ -57,24 +57,24 @@ export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config:
 
   app.options(base + '/*', (c) => {
     const route = byPath.get(c.req.path.slice(base.length));
-    if (!route) throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'agent_path_unknown' });
+    if (!route) throw new TokenHandlerError('not_found', { reason: 'agent_path_unknown' });
     return new Response(null, { status: 204, headers: preflightHeaders(c.req.header('origin') ?? null, route.methods, config) });
   });
   app.all(base + '/*', (c) => {
     const route = byPath.get(c.req.path.slice(base.length));
-    if (route) throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this endpoint', { allow: route.methods.join(', '), reason: 'method_not_allowed' });
-    throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'agent_path_unknown' });
+    if (route) throw new TokenHandlerError('method_not_allowed', { detail: 'The method is not allowed on this endpoint', allow: route.methods.join(', '), reason: 'method_not_allowed' });
+    throw new TokenHandlerError('not_found', { reason: 'agent_path_unknown' });
   });
 }
 
 /** Form or JSON fields as a flat string record; anything else is a 400. */
 async function readParams(request: Request): Promise<Params> {
   const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) throw new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_too_large' });
+  if (declared > MAX_BODY_BYTES) throw new TokenHandlerError('request_too_large', { reason: 'body_too_large' });
   const text = await readText(request, MAX_BODY_BYTES);
   if (text.trim() === '') return {};
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  const bad = (reason: string) => new TokenHandlerError('invalid_request', 'The request body is malformed', { reason });
+  const bad = (reason: Reason) => new TokenHandlerError('invalid_request', { detail: 'The request body is malformed', reason });
   const params: Record<string, string> = Object.create(null);
   if (type === 'application/x-www-form-urlencoded') {
     for (const [key, value] of new URLSearchParams(text)) {
@@ -97,14 +97,14 @@ async function readParams(request: Request): Promise<Params> {
     }
     return params;
   }
-  throw new TokenHandlerError('invalid_request', 'The request body must be form-encoded or JSON', { reason: 'content_type_unsupported' });
+  throw new TokenHandlerError('invalid_request', { detail: 'The request body must be form-encoded or JSON', reason: 'content_type_unsupported' });
 }
 
 async function readText(request: Request, limit: number): Promise<string> {
-  const all = await readLimited(request.body, limit, () => new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_too_large' }));
+  const all = await readLimited(request.body, limit, () => new TokenHandlerError('request_too_large', { reason: 'body_too_large' }));
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(all);
   } catch {
-    throw new TokenHandlerError('invalid_request', 'The request body is malformed', { reason: 'body_not_utf8' });
+    throw new TokenHandlerError('invalid_request', { detail: 'The request body is malformed', reason: 'body_not_utf8' });
   }
 }

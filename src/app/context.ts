@@ -50,6 +50,8 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly introspectionCache?: SharedIntrospectionCache;
   /** SHA-256 of a token for the introspection cache key, where the platform has a cheaper one than Web Crypto (Node). */
   readonly tokenDigest?: TokenDigest;
+  /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
+  readonly shuttingDown?: () => boolean;
 }
 
 export interface AppEnv<B extends object = object> {

@@ -19,6 +19,7 @@ import { bearerFromCookie, createProxyPipeline, type ProxyPipeline } from './pro
 import { mountProxyRoutes } from './proxy-routes.js';
 import { createRequestLog, type RequestLog } from './request-log.js';
 import { withPhantomTokens } from './token-steps.js';
+import { mountHealthRoutes } from './health-routes.js';
 
 export type { AppEnv, TokenHandlerDeps, WebBody } from './context.js';
 export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
@@ -71,10 +72,11 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   // The proxy first: it judges the raw path, so `/api/../oauth-agent/…` is refused as a traversal
   // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
   if (config.apiRoutes.length > 0) mountProxyRoutes(app, proxy, deps.transport ?? createFetchTransport(), deps);
+  mountHealthRoutes(app, config, agent, deps);
   mountAgentRoutes(app, config, agent);
 
   app.notFound(() => {
-    throw new TokenHandlerError('not_found', 'There is no such endpoint', { reason: 'path_unknown' });
+    throw new TokenHandlerError('not_found', { reason: 'path_unknown' });
   });
   app.onError((error, c) => log.rejected(error, c.get('requestId'), c.get('corsHeaders')));
 

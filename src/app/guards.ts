@@ -3,7 +3,7 @@
  * CORS for trusted origins other than the public origin.
  */
 import type { Config } from '../core/types.js';
-import { TokenHandlerError } from '../core/errors.js';
+import { TokenHandlerError, type Reason } from '../core/errors.js';
 import type { HeaderView } from '../core/ports.js';
 
 export const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -23,7 +23,7 @@ export function assertHeaderSize(headers: HeaderView): void {
   });
   const cookie = headers.get('cookie')?.length ?? 0;
   if (cookie > MAX_COOKIE_HEADER_BYTES || size > MAX_HEADER_BYTES) {
-    throw new TokenHandlerError('request_header_too_large', 'The request headers are too large', { reason: cookie > MAX_COOKIE_HEADER_BYTES ? 'cookie_header_too_large' : 'headers_too_large' });
+    throw new TokenHandlerError('request_header_too_large', { reason: cookie > MAX_COOKIE_HEADER_BYTES ? 'cookie_header_too_large' : 'headers_too_large' });
   }
 }
 
@@ -34,7 +34,7 @@ export function assertHeaderSize(headers: HeaderView): void {
  * cannot pass; Fetch Metadata and Origin are checked as well, since either alone can be missing.
  */
 export function assertCsrfSafe(headers: HeaderView, config: Config): void {
-  const refuse = (reason: string) => new TokenHandlerError('unauthorized_request', 'The request failed the cross-site request checks', { reason });
+  const refuse = (reason: Reason) => new TokenHandlerError('unauthorized_request', { detail: 'The request failed the cross-site request checks', reason });
   if (headers.get('token-handler-version') !== '1') throw refuse('csrf_header_missing');
   const site = headers.get('sec-fetch-site');
   if (site !== null && site !== 'same-origin' && !(site === 'same-site' && config.trustedOrigins.length > 1)) {
@@ -58,7 +58,7 @@ export function corsHeaders(origin: string | null, config: Config): Headers | un
 export function preflightHeaders(origin: string | null, methods: readonly string[], config: Config): Headers {
   const cors = corsHeaders(origin, config);
   if (!cors) {
-    throw new TokenHandlerError('unauthorized_request', 'The origin is not trusted', { reason: 'preflight_origin_untrusted' });
+    throw new TokenHandlerError('unauthorized_request', { detail: 'The origin is not trusted', reason: 'preflight_origin_untrusted' });
   }
   cors.set('access-control-allow-methods', methods.join(', '));
   cors.set('access-control-allow-headers', ['token-handler-version', 'content-type', ...config.corsAllowHeaders].join(', '));

@@ -84,8 +84,8 @@ export function bearerFromCookie(agent: Agent): TokenStep {
   return async (route, headers) => {
     if (route.public) return undefined;
     const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
-    if (!at) throw new TokenHandlerError('unauthorized_request', 'No valid session', { reason: 'no_access_token' });
-    if (at.expired) throw new TokenHandlerError('token_expired', 'The access token has expired', { reason: 'access_token_expired' });
+    if (!at) throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'no_access_token' });
+    if (at.expired) throw new TokenHandlerError('token_expired', { reason: 'access_token_expired' });
     return `Bearer ${at.token}`;
   };
 }
@@ -113,13 +113,13 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     if (match === undefined) return { kind: 'pass' };
     assertHeaderSize(request.headers);
     assertSafePath(path);
-    if (match === 'traversal') throw new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason: 'path_normalises_into_route' });
+    if (match === 'traversal') throw new TokenHandlerError('invalid_request', { detail: 'The request path is not allowed', reason: 'path_normalises_into_route' });
 
     const { method, headers } = request;
     const methods = match.route.methods ?? DEFAULT_METHODS;
     if (method === 'OPTIONS') return { kind: 'answer', response: new Response(null, { status: 204, headers: preflightHeaders(headers.get('origin'), methods, config) }) };
     if (!methods.includes(method)) {
-      throw new TokenHandlerError('method_not_allowed', 'The method is not allowed on this route', { allow: methods.join(', '), reason: 'proxy_method_not_allowed' });
+      throw new TokenHandlerError('method_not_allowed', { detail: 'The method is not allowed on this route', allow: methods.join(', '), reason: 'proxy_method_not_allowed' });
     }
     if (STATE_CHANGING.has(method)) assertCsrfSafe(headers, config);
 
@@ -189,5 +189,5 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
 /** The 502 a transport rejects with when the upstream cannot be reached or does not answer in time. */
 export function upstreamUnavailable(reason: 'upstream_timeout' | 'upstream_unreachable' | 'upstream_bad_status', cause?: unknown): TokenHandlerError {
   const detail = reason === 'upstream_bad_status' ? 'The API answered with an invalid response' : 'The API could not be reached';
-  return new TokenHandlerError('upstream_unavailable', detail, { cause, reason });
+  return new TokenHandlerError('upstream_unavailable', { detail, cause, reason });
 }

@@ -40,7 +40,7 @@ export function createRequestLog(logger: Logger, now: Clock): RequestLog {
       }
       // Anything else is a bug: log what it was, answer without a stack trace.
       logger.log('error', 'unexpected_error', { request_id: requestId, cause: describeCause(error) });
-      return errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly'), cors);
+      return errorResponse(new TokenHandlerError('server_error', { reason: 'unexpected_error' }), cors);
     },
     event(requestId, name, fields = {}) {
       logger.log('info', 'security_event', { ...fields, event: name, request_id: requestId });

@@ -28,13 +28,13 @@ export function startupFailure(error: unknown, now: Clock): StartupFailure {
     return {
       logLine: JSON.stringify({ time, level: 'error', msg: 'config_invalid', variables: names, problems: error.problems }),
       text: error.message,
-      response: () => errorResponse(new TokenHandlerError('server_error', detail)),
+      response: () => errorResponse(new TokenHandlerError('server_error', { reason: 'config_invalid', detail })),
     };
   }
   const cause = describeCause(error);
   return {
     logLine: JSON.stringify({ time, level: 'error', msg: 'startup_failed', reason: 'config_unavailable', cause }),
     text: `The token handler failed to start: ${cause ?? 'unknown error'}`,
-    response: () => errorResponse(new TokenHandlerError('server_error', 'The token handler failed to start')),
+    response: () => errorResponse(new TokenHandlerError('server_error', { reason: 'startup_failed', detail: 'The token handler failed to start' })),
   };
 }

@@ -26,8 +26,8 @@ export interface IntrospectionDeps {
 /** The session's access token for a proxied call, with the same refusals as the plain step. */
 async function sessionAccessToken(agent: Agent, headers: HeaderView): Promise<string> {
   const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
-  if (!at) throw new TokenHandlerError('unauthorized_request', 'No valid session', { reason: 'no_access_token' });
-  if (at.expired) throw new TokenHandlerError('token_expired', 'The access token has expired', { reason: 'access_token_expired' });
+  if (!at) throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'no_access_token' });
+  if (at.expired) throw new TokenHandlerError('token_expired', { reason: 'access_token_expired' });
   return at.token;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Every `TH_*` setting, once: its type, default, bounds, whether it is secret, which platforms read
  * it, and one line of documentation. The parser (parse.ts), the README's configuration table
- * (`npm run docs:config`), the `wrangler.toml` check and the Lambda@Edge build all come from this
+ * (`npm run docs`), the `wrangler.toml` check and the Lambda@Edge build all come from this
  * table; a name that is not here is refused at start-up on every platform.
  */
 import {

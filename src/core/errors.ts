@@ -236,15 +236,6 @@ export interface TokenHandlerErrorOptions {
   readonly allow?: string;
 }
 
-/** The old form's options (`new TokenHandlerError(code, detail, options)`); removed once no call site uses it. */
-interface LegacyOptions {
-  cause?: unknown;
-  wireCode?: string;
-  reason?: string;
-  setCookies?: readonly SetCookie[];
-  allow?: string;
-}
-
 export class TokenHandlerError extends Error {
   override readonly name = 'TokenHandlerError';
   readonly status: number;
@@ -260,22 +251,16 @@ export class TokenHandlerError extends Error {
   readonly allow: string | undefined;
 
   /** `new TokenHandlerError('invalid_request', { reason: 'state_unknown' })`: the detail defaults from the table. */
-  constructor(code: ErrorCode, options: TokenHandlerErrorOptions);
-  /** The old form, kept until every call site is converted. */
-  constructor(code: ErrorCode, detail: string, options?: LegacyOptions);
   constructor(
     readonly code: ErrorCode,
-    detailOrOptions: string | TokenHandlerErrorOptions,
-    legacy?: LegacyOptions,
+    options: TokenHandlerErrorOptions,
   ) {
-    const options: LegacyOptions & { detail?: string } = typeof detailOrOptions === 'string' ? { ...legacy, detail: detailOrOptions } : detailOrOptions;
     const detail = options.detail ?? ERRORS[code].message;
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = ERRORS[code].status;
     this.detail = detail;
     this.wireCode = options.wireCode ?? code;
-    // The old form may still omit the reason or pass a string; the test of the reasons list checks the literals.
-    this.reason = (options.reason ?? code) as Reason;
+    this.reason = options.reason;
     this.setCookies = options.setCookies ?? [];
     this.allow = options.allow;
   }

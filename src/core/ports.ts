@@ -63,18 +63,56 @@ export interface UpstreamTransport<RequestBody, ResponseBody> {
 /**
  * The little state that must be shared between tabs, instances and regions (contract §6). Keys are
  * hashes and values are sealed by the caller: a store never sees a token in the clear. Every entry
- * expires by itself. Implementations: memory, Redis/Valkey, a Durable Object, DynamoDB.
+ * expires by itself. Implementations (src/stores/): memory, Redis/Valkey, a Durable Object, DynamoDB;
+ * all four pass one contract suite (test/stores/contract.ts).
+ *
+ * What every implementation accepts, so that code written against one runs on all four:
+ * - a key is 1 to {@link STORE_LIMITS.keyLength} visible ASCII characters (a hash, a prefix);
+ * - a value is any well-formed string (no lone surrogate), empty included, of at most
+ *   {@link STORE_LIMITS.valueBytes} bytes in UTF-8;
+ * - `ttlSeconds` is a whole number from 1 to {@link STORE_LIMITS.ttlSeconds}; an entry is readable
+ *   for at least that long and absent soon after (to the millisecond in memory, Redis and the
+ *   Durable Object; rounded up to the next second in DynamoDB, whose TTL attribute holds seconds).
+ * Anything else is a programming error: the call throws a `RangeError` before reaching the engine.
+ *
+ * A store that cannot be reached, or does not answer within its bounded timeout, rejects with
+ * {@link StoreUnavailableError}; it never hangs. After such a rejection the outcome of a write is
+ * unknown (it may have been applied), so callers fail closed.
  */
 export interface SessionStore {
+  /** The entry's value, or undefined when there is none or it has expired. */
   get(key: string): Promise<string | undefined>;
   /** Writes `value` for `ttlSeconds`, replacing any entry. */
   put(key: string, value: string, ttlSeconds: number): Promise<void>;
   /**
-   * Writes `value` only if the entry is now `expected` (undefined: only if there is none), as one
-   * atomic step across every instance sharing the store. True when it wrote.
+   * Writes `value` only if the entry is now `expected` (undefined: only if there is none, an
+   * expired entry counting as none), as one atomic step across every instance sharing the store.
+   * True when it wrote. Of any number of concurrent calls expecting the same entry, at most one
+   * writes.
    */
   compareAndSet(key: string, expected: string | undefined, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Removes the entry; removing an absent entry is not an error. */
   delete(key: string): Promise<void>;
+}
+
+/** The bounds of {@link SessionStore}, the smallest that every engine allows. */
+export const STORE_LIMITS = {
+  keyLength: 256,
+  valueBytes: 65_536,
+  /** A year and a day: anything longer is a unit mistake (milliseconds for seconds). */
+  ttlSeconds: 366 * 24 * 60 * 60,
+} as const;
+
+/**
+ * The store's engine cannot be reached, refused the call, or did not answer in time. The message
+ * says which engine and what happened, never a key or a value; `cause` holds the driver's error.
+ * Contract §6: revocation checks then fail closed (503 `store_unavailable`).
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `npm run serve` with a misspelt setting does not start: it exits 1 and names the closest known
  * setting. The server runs as a child process with a minimal environment, exactly as the script
- * runs it (`tsx src/adapters/node/server.ts`).
+ * runs it (`tsx src/adapters/node/main.ts`).
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 /** Runs the server; if it ever says it is listening, it is stopped (and the exit code shows it started). */
 function serve(settings: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? ROOT, HOST: '127.0.0.1', PORT: '0', ...settings };
-  const child = spawn('npx', ['tsx', 'src/adapters/node/server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npx', ['tsx', 'src/adapters/node/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {

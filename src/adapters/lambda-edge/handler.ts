@@ -117,13 +117,13 @@ export function createEdgeHandler(options: EdgeHandlerOptions): EdgeHandler {
       // Any value a Headers can hold from here on (event-headers.ts); the event itself is left as it came.
       request = { ...viewer, headers: carryRequestHeaders(viewer.headers) };
     } catch {
-      return refuse(new TokenHandlerError('invalid_request', 'A request header is malformed', { reason: 'header_malformed' }));
+      return refuse(new TokenHandlerError('invalid_request', { detail: 'A request header is malformed', reason: 'header_malformed' }));
     }
     // CloudFront cuts a body past 1 MB (40 KB on viewer triggers) and says so; an agent endpoint
     // must never act on half a form. A proxied request is not read here: CloudFront sends the
     // whole original body upstream. The app routes on the resolved path, so that is the one to check.
     if (request.body?.inputTruncated && !matchRoute(state.config.apiRoutes, new URL(request.uri, 'https://edge.invalid').pathname)) {
-      return refuse(new TokenHandlerError('request_too_large', 'The request body is too large', { reason: 'body_truncated' }));
+      return refuse(new TokenHandlerError('request_too_large', { reason: 'body_truncated' }));
     }
     const carried: CloudFrontRequestEvent = { Records: [{ cf: { ...(cf as CloudFrontRequestEvent['Records'][0]['cf']), request } }] };
     return (await state.handleRequest(carried, context)) as EdgeResult;

@@ -1,18 +1,14 @@
 /**
- * The Node adapter: the token handler with Node's specifics, and the HTTP server that serves it
- * (what a container deployment runs, `npm run serve`). Configuration comes from `TH_*` environment
- * variables; the port from `PORT` (default 8080), the bind address from `HOST` (default 0.0.0.0, as
- * a container needs).
+ * The Node adapter: the token handler with Node's specifics, and the HTTP server that serves it.
+ * The process entry (environment, signals, drain) is `main.ts`.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
 import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
 import { errorResponse } from '../../app/responses.js';
-import { startupFailure } from '../../app/startup-failure.js';
-import { parseConfig, type Config } from '../../config/parse.js';
+import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
 import { createNodeFastPath } from './fast-path.js';
 import { createNodeHttpTransport, webBodies } from './http-transport.js';
@@ -65,15 +61,15 @@ export function nodeFetchListener(fetchHandler: FetchHandler): (req: IncomingMes
       const env = bindings as HttpBindings;
       const target = env.incoming.url ?? '/';
       if (!target.startsWith('/')) {
-        return errorResponse(new TokenHandlerError('invalid_request', 'The request target must be a path', { reason: 'absolute_form_target' }));
+        return errorResponse(new TokenHandlerError('invalid_request', { detail: 'The request target must be a path', reason: 'absolute_form_target' }));
       }
       return fetchHandler(request, env);
     },
     {
       errorHandler: (error) =>
         error instanceof RequestError
-          ? errorResponse(new TokenHandlerError('invalid_request', 'The request target is not valid', { reason: 'bad_request_target' }))
-          : errorResponse(new TokenHandlerError('server_error', 'The token handler failed unexpectedly')),
+          ? errorResponse(new TokenHandlerError('invalid_request', { detail: 'The request target is not valid', reason: 'bad_request_target' }))
+          : errorResponse(new TokenHandlerError('server_error', { reason: 'unexpected_error' })),
     },
   );
   return (req, res) => void listener(req, res);
@@ -83,6 +79,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
+  /** Stops accepting and lets requests in flight finish; after `graceMs` closes what is left. True if nothing was cut short. */
+  drain(graceMs: number): Promise<boolean>;
 }
 
 export function startNodeServer(listener: RequestListener, options: { port: number; hostname: string }): Promise<RunningServer> {
@@ -103,28 +101,23 @@ export function startNodeServer(listener: RequestListener, options: { port: numb
             server.closeAllConnections();
             server.close(() => done());
           }),
+        drain: (graceMs) =>
+          new Promise<boolean>((done) => {
+            let cut = false;
+            // A keep-alive connection goes idle once its response is out; close it then, not at its timeout.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
+            const deadline = setTimeout(() => {
+              cut = true;
+              server.closeAllConnections();
+            }, graceMs).unref();
+            server.close(() => {
+              clearInterval(sweep);
+              clearTimeout(deadline);
+              done(!cut);
+            });
+            server.closeIdleConnections();
+          }),
       });
     });
   });
-}
-
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = parseConfig(process.env);
-  } catch (error) {
-    console.error(startupFailure(error, Date.now).text);
-    process.exit(1);
-  }
-  const handler = createNodeTokenHandler(config);
-  const port = Number(process.env['PORT'] ?? 8080);
-  const server = await startNodeServer(handler.listener, { port, hostname: process.env['HOST'] ?? '0.0.0.0' });
-  console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'listening', url: server.url, issuer: config.issuer }));
-  const stop = () => void server.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await main();
 }

@@ -80,6 +80,8 @@ function bindingsToRaw(env: WorkerBindings): RawConfig {
   return raw;
 }
 
+export { SessionStoreObject } from './session-store-object.js';
+
 const worker = createWorker();
 
 export default { fetch: worker.fetch } satisfies { fetch: TokenHandlerWorker['fetch'] };

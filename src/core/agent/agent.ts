@@ -5,7 +5,7 @@
  */
 import type { Config } from '../types.js';
 import { createSealer, type Sealer } from '../session/cookie-seal.js';
-import { cookieNames, type CookieNames } from '../session/cookie-table.js';
+import type { CookieNames } from '../session/cookie-table.js';
 import { createOidcClient, type CoreDeps, type OidcClient } from '../oidc/oidc-client.js';
 import type { AgentContext, AgentResult, Cookies, Params, SessionBody } from './context.js';
 import { endLogin } from './end-login.js';
@@ -33,7 +33,7 @@ export interface Agent {
 }
 
 export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now)): Agent {
-  const names = cookieNames(config.cookiePrefix);
+  const names = config.cookieNames;
   const oidc = createOidcClient(config, deps);
   const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now };
   return {

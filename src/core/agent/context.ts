@@ -60,7 +60,7 @@ export function keptIdentity(ctx: { readonly config: Config }, claims: JWTPayloa
 export function refuseUnlistedParams(params: Params, allowed: readonly string[]): void {
   for (const name of Object.keys(params)) {
     if (!allowed.includes(name)) {
-      throw new TokenHandlerError('invalid_request', `The parameter "${safeName(name)}" is not allowed`, { reason: 'extra_param_not_allowed' });
+      throw new TokenHandlerError('invalid_request', { detail: `The parameter "${safeName(name)}" is not allowed`, reason: 'extra_param_not_allowed' });
     }
   }
 }

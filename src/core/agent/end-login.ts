@@ -13,7 +13,7 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
   const { state, code, error } = params;
   if (!state || (!code && !error)) return readSession(ctx, cookies);
   const found = await findLoginTransaction(ctx, cookies, state);
-  if (!found) throw new TokenHandlerError('invalid_request', 'The login state is unknown or has expired', { reason: 'state_unknown' });
+  if (!found) throw new TokenHandlerError('invalid_request', { detail: 'The login state is unknown or has expired', reason: 'state_unknown' });
   const { tx } = found;
   // The state is single use: every outcome from here on clears this transaction (RFC 9700 §4.2.4).
   const clearTx = clearLoginTransaction(found.name, cookies);
@@ -23,14 +23,13 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
     const iss = params['iss'];
     // RFC 9207 §2.4: compare iss when present; require it when the IdP says it sends it.
     if (iss !== undefined ? iss !== tx.i || iss !== as.issuer : as.authorization_response_iss_parameter_supported === true) {
-      throw new TokenHandlerError('invalid_request', 'The authorization response comes from an unexpected issuer', {
-        reason: iss === undefined ? 'iss_missing' : 'iss_mismatch',
+      throw new TokenHandlerError('invalid_request', { detail: 'The authorization response comes from an unexpected issuer', reason: iss === undefined ? 'iss_missing' : 'iss_mismatch',
       });
     }
     if (error) {
-      if (error === 'login_required') throw new TokenHandlerError('login_required', 'The user must log in', { reason: 'idp_login_required' });
+      if (error === 'login_required') throw new TokenHandlerError('login_required', { reason: 'idp_login_required' });
       const wireCode = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/.test(error) ? error : 'authorization_error';
-      throw new TokenHandlerError('authorization_response_error', 'The authorization server returned an error', { wireCode, reason: 'idp_error' });
+      throw new TokenHandlerError('authorization_response_error', { wireCode, reason: 'idp_error' });
     }
     const callback = new URLSearchParams({ code: code!, state });
     if (iss !== undefined) callback.set('iss', iss);
@@ -46,7 +45,7 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
     };
   } catch (e) {
     if (e instanceof TokenHandlerError) {
-      throw new TokenHandlerError(e.code, e.detail, { cause: e.cause, wireCode: e.wireCode, reason: e.reason, setCookies: [...clearTx, ...e.setCookies] });
+      throw e.withCookies(clearTx);
     }
     throw e;
   }

@@ -17,14 +17,14 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
   const rt = session.kind === 'session' ? session.rt : undefined;
   if (session.kind !== 'session' || !rt) {
     const reason = session.kind === 'rejected' ? session.reason : 'no_refresh_token';
-    throw new TokenHandlerError('session_expired', 'The session has expired', { reason, setCookies: clearSessionCookies(ctx, cookies) });
+    throw new TokenHandlerError('session_expired', { reason, setCookies: clearSessionCookies(ctx, cookies) });
   }
   let tokens: TokenSet;
   try {
     tokens = await ctx.oidc.refresh(rt.data.t, session.identity?.sub, params);
   } catch (e) {
     if (e instanceof TokenHandlerError && e.code === 'session_expired') {
-      throw new TokenHandlerError(e.code, e.detail, { cause: e.cause, reason: e.reason, setCookies: clearSessionCookies(ctx, cookies) });
+      throw e.withCookies(clearSessionCookies(ctx, cookies));
     }
     throw e;
   }

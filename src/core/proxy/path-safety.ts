@@ -2,10 +2,10 @@
  * The proxy's path check (contract §2, "No way out of a route"): judged on the path as it arrived,
  * before any URL parsing has resolved what an attacker encoded.
  */
-import { TokenHandlerError } from '../errors.js';
+import { TokenHandlerError, type Reason } from '../errors.js';
 
-function refusePath(reason: string): TokenHandlerError {
-  return new TokenHandlerError('invalid_request', 'The request path is not allowed', { reason });
+function refusePath(reason: Reason): TokenHandlerError {
+  return new TokenHandlerError('invalid_request', { detail: 'The request path is not allowed', reason });
 }
 
 /**

@@ -150,8 +150,7 @@ export function cookieHeaderBytes(cookies: readonly SetCookie[]): number {
 }
 
 const tooLarge = (cause: CookieTooLargeError) =>
-  new TokenHandlerError('authorization_error', `The tokens are too large to keep in cookies (the session may take at most ${MAX_SESSION_COOKIE_BYTES} bytes of cookies)`, {
-    cause,
+  new TokenHandlerError('authorization_error', { detail: `The tokens are too large to keep in cookies (the session may take at most ${MAX_SESSION_COOKIE_BYTES} bytes of cookies)`, cause,
     reason: 'session_too_large',
   });
 

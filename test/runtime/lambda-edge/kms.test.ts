@@ -7,7 +7,7 @@
 import { createServer } from 'node:net';
 import type { CloudFrontResultResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { encryptSecret } from '../../../scripts/encrypt-secret.js';
+import { encryptSecret } from '../../../src/cli/encrypt-secret.js';
 import { SecretDecryptionError, createKmsDecrypter, encryptionContext } from '../../../src/config/kms-secrets.js';
 import { ConfigError } from '../../../src/config/parse.js';
 import { randomSecret } from '../../helpers/config.js';

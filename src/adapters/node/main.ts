@@ -1,0 +1,59 @@
+/**
+ * The Node process entry: what a container runs (`node dist/node/server.js`, or `npm run serve`).
+ * Configuration comes from `TH_*` environment variables; the port from `PORT` (default 8080), the
+ * bind address from `HOST` (default 0.0.0.0, as a container needs), the shutdown grace from
+ * `SHUTDOWN_GRACE` (seconds, default 20). Nothing imports this file: it runs on load, so no "am I
+ * the main module" check can fire inside someone else's bundle.
+ *
+ * SIGTERM (or Ctrl-C) drains: `/ready` answers 503, the listener closes, requests in flight finish,
+ * and the process exits 0. A second signal, or the grace running out, closes what is left and
+ * exits 1.
+ */
+import { createLogger } from '../../app/log.js';
+import { loadProvider } from '../../app/health-routes.js';
+import { ConfigError, parseConfig, type Config } from '../../config/parse.js';
+import { createNodeTokenHandler, startNodeServer } from './server.js';
+import { readServerSettings } from './server-settings.js';
+
+async function main(): Promise<void> {
+  const { settings, problems } = readServerSettings(process.env);
+  let config: Config | undefined;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0 || !config) {
+    console.error(new ConfigError(problems).message);
+    process.exit(1);
+  }
+
+  const log = createLogger(config.logLevel, (line) => console.log(line), Date.now);
+  let shuttingDown = false;
+  const handler = createNodeTokenHandler(config, { shuttingDown: () => shuttingDown });
+  const server = await startNodeServer(handler.listener, { port: settings.port, hostname: settings.host });
+  log.log('info', 'listening', { url: server.url, issuer: config.issuer });
+  // Fetch the provider's metadata and keys now, so that the first login does not wait for them and /ready turns 200.
+  void loadProvider(handler.agent).then((ok) => {
+    if (!ok) log.log('warn', 'provider_not_loaded', { issuer: config.issuer, detail: 'discovery or the key set failed; /ready answers 503 until they load' });
+  });
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      log.log('warn', 'shutdown_forced', { signal });
+      process.exit(1);
+    }
+    shuttingDown = true;
+    const drained = server.drain(settings.shutdownGraceMs);
+    log.log('info', 'shutting_down', { signal, grace_s: settings.shutdownGraceMs / 1000 });
+    void drained.then((clean) => {
+      log.log(clean ? 'info' : 'warn', clean ? 'stopped' : 'stopped_with_requests_cut', {});
+      process.exit(clean ? 0 : 1);
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+await main();
