@@ -1,21 +1,27 @@
 // The example API behind the token handler's proxy: it validates the JWT access tokens that the
 // demo provider issues, the way a real resource server would (RFC 9068 style, with jose against
-// the issuer's JWKS), and has an echo route that tells tests what reached it. With opaque access
-// tokens (the phantom token pattern, `introspectionAudience` set) it accepts instead only the
-// signed introspection responses (RFC 9701) the token handler forwards, and reads the token's
-// claims from their `token_introspection` member.
+// the issuer's JWKS), and has an echo route that tells tests what reached it.
 //
 //   GET /api/whoami              200 { sub, scope, exp, expires_in } | 401 invalid_token
 //   ANY /api/echo, /api/echo/*   200 { method, path, query, search, headers, authorization, body_size }
 //
 // The Authorization header is never echoed back (only whether it was valid); the body is counted
 // while it streams in, never buffered whole.
+//
+// With `dpop` (`DEMO_DPOP=1`), /api/* takes only `Authorization: DPoP <jwt>` with a proof that
+// passes every check of examples/dpop-verifier.ts, and can demand its own nonce; anything else is
+// 401 with a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1, §9).
+//
+// With opaque access tokens (the phantom token pattern, `introspectionAudience` set) it accepts
+// instead only the signed introspection responses (RFC 9701) the token handler forwards, and reads
+// the token's claims from their `token_introspection` member.
 
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DPOP_ALGORITHMS, createDpopVerifier, type DpopVerifierOptions } from './dpop-verifier.js';
 
 export type ApiRequestInfo = {
   method: string;
@@ -34,14 +40,16 @@ export type ExampleApiOptions = {
   issuer: string;
   /** The `aud` an access token must carry. */
   audience: string;
+  /** Called for every request before it is answered: lets tests assert what reached upstream. */
+  onRequest?: (info: ApiRequestInfo) => void;
+  /** Accept only DPoP-bound tokens with a valid proof (RFC 9449); `requireNonce` demands the API's nonce too. */
+  dpop?: DpopVerifierOptions;
   /**
    * Phantom tokens: accept only signed introspection responses (`typ` token-introspection+jwt)
    * addressed to this `aud` (the token handler's client id), for an active token whose own `aud`
    * is `audience`; plain access tokens are then refused.
    */
   introspectionAudience?: string;
-  /** Called for every request before it is answered: lets tests assert what reached upstream. */
-  onRequest?: (info: ApiRequestInfo) => void;
 };
 
 export type ExampleApi = { url: string; close(): Promise<void> };
@@ -54,7 +62,7 @@ type Env = { Bindings: HttpBindings };
 export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'host'>) {
   const verify = options.introspectionAudience
     ? createIntrospectionVerifier(options.issuer, options.audience, options.introspectionAudience)
-    : createVerifier(options.issuer, options.audience);
+    : createVerifier(options.issuer, options.audience, options.dpop ? 'DPoP' : 'Bearer');
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
@@ -66,6 +74,8 @@ export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'h
     });
     await next();
   });
+
+  if (options.dpop) app.use('/api/*', dpopGate(options.dpop, verify));
 
   app.get('/api/whoami', async (c) => {
     const payload = await verify(c.req.header('authorization'));
@@ -145,6 +155,36 @@ export async function startExampleApi(options: ExampleApiOptions): Promise<Examp
 }
 
 /**
+ * The DPoP check before any /api route: a request with an Authorization header must carry a DPoP
+ * token and a proof for it; the routes then see only requests that passed. Requests without one
+ * go on (the echo route reports them as `absent`).
+ */
+function dpopGate(settings: DpopVerifierOptions, verify: ReturnType<typeof createVerifier>) {
+  const dpop = createDpopVerifier(settings);
+  const challenge = (c: Context<Env>, error: string, description: string) => {
+    c.header('WWW-Authenticate', `DPoP error="${error}", error_description="${description}", algs="${DPOP_ALGORITHMS.join(' ')}"`);
+    return c.json({ error, error_description: description }, 401);
+  };
+  return async (c: Context<Env>, next: () => Promise<void>) => {
+    // A fresh nonce may come with any answer (RFC 9449 §9); this one never changes.
+    if (settings.requireNonce) c.header('DPoP-Nonce', dpop.nonce());
+    const authorization = c.req.header('authorization');
+    if (authorization === undefined) return next();
+    const payload = await verify(authorization);
+    if (!payload) return challenge(c, 'invalid_token', 'The access token is not a valid DPoP-bound token');
+    const result = await dpop.check({
+      method: c.req.method,
+      url: c.req.url,
+      proof: c.req.header('dpop') ?? null,
+      accessToken: authorization.slice(authorization.indexOf(' ') + 1),
+      jkt: (payload['cnf'] as { jkt?: unknown } | undefined)?.jkt,
+    });
+    if (!result.ok) return challenge(c, result.error, result.description);
+    return next();
+  };
+}
+
+/**
  * The issuer's key set, located through its discovery document, fetched on first use (so the API
  * may start before the provider) and again after a failure.
  */
@@ -167,18 +207,20 @@ function createJwksLoader(issuer: string) {
   };
 }
 
-function bearer(authorization: string | undefined): string | undefined {
-  return /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization ?? '')?.[1];
+/** The token of `Authorization: <scheme> <token>`, or undefined. */
+function tokenOf(authorization: string | undefined, scheme: 'Bearer' | 'DPoP'): string | undefined {
+  return new RegExp(`^${scheme} ([A-Za-z0-9\\-._~+/]+=*)$`).exec(authorization ?? '')?.[1];
 }
 
 /**
- * Returns a function that validates `Authorization: Bearer <jwt>` and gives its payload, or
- * undefined for anything invalid (absent, not Bearer, bad signature, wrong iss/aud, expired...).
+ * Returns a function that validates `Authorization: <scheme> <jwt>` (Bearer, or DPoP in DPoP mode)
+ * and gives its payload, or undefined for anything invalid (absent, another scheme, bad signature,
+ * wrong iss/aud, expired...).
  */
-function createVerifier(issuer: string, audience: string) {
+function createVerifier(issuer: string, audience: string, scheme: 'Bearer' | 'DPoP') {
   const loadJwks = createJwksLoader(issuer);
   return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
-    const token = bearer(authorization);
+    const token = tokenOf(authorization, scheme);
     if (!token) return undefined;
     try {
       const { payload } = await jwtVerify(token, await loadJwks(), {
@@ -206,7 +248,7 @@ function createVerifier(issuer: string, audience: string) {
 function createIntrospectionVerifier(issuer: string, audience: string, introspectionAudience: string) {
   const loadJwks = createJwksLoader(issuer);
   return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
-    const token = bearer(authorization);
+    const token = tokenOf(authorization, 'Bearer');
     if (!token) return undefined;
     try {
       const { payload } = await jwtVerify(token, await loadJwks(), {
@@ -217,7 +259,7 @@ function createIntrospectionVerifier(issuer: string, audience: string, introspec
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['iat'],
       });
-      const claims = payload['token_introspection'] as JWTPayload & { active?: unknown } | undefined;
+      const claims = payload['token_introspection'] as (JWTPayload & { active?: unknown }) | undefined;
       if (!claims || typeof claims !== 'object' || claims.active !== true) return undefined;
       const now = Math.floor(Date.now() / 1000);
       if (typeof claims.exp !== 'number' || claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return undefined;

@@ -54,6 +54,12 @@ export type DemoProviderOptions = {
   /** Require pushed authorization requests (RFC 9126) for every client. */
   requirePar?: boolean;
   /**
+   * DPoP (RFC 9449, `DEMO_DPOP=1`): every client's access tokens are bound to its proof key
+   * (`dpop_bound_access_tokens`, `cnf.jkt` in the JWT); `requireNonce` also demands the provider's
+   * nonce in every proof (a first proof without one gets `use_dpop_nonce`).
+   */
+  dpop?: { requireNonce?: boolean };
+  /**
    * Opaque access tokens for the API instead of JWTs (the phantom token pattern): introspection
    * (RFC 7662) is on, and answers every client with a signed JWT (RFC 9701) when it asks for one.
    */
@@ -121,6 +127,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
 
     clients: options.clients.map((client) => ({
       ...toClientMetadata(client),
+      ...(options.dpop ? { dpop_bound_access_tokens: true } : {}),
       // RFC 9701: this client's introspection responses come as a JWT signed by the provider.
       ...(opaque ? { introspection_signed_response_alg: 'RS256' } : {}),
     })),
@@ -193,6 +200,8 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
         },
       },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // On by default in oidc-provider; a nonce secret lets it hand out nonces (RFC 9449 §8).
+      ...(options.dpop ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop?.requireNonce === true } } : {}),
       // The phantom token pattern: the token handler introspects the opaque tokens it holds.
       introspection: {
         enabled: opaque,

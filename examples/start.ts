@@ -10,6 +10,8 @@
 // then the demo provider is not started). PORT, PROVIDER_PORT and API_PORT move the listeners;
 // DEMO_ACCESS_TOKEN_TTL sets the demo provider's access-token lifetime (seconds, default 300), and
 // API_AUDIENCE the `aud` the example API requires (default: its own URL, http://127.0.0.1:8082).
+// DEMO_DPOP=1 turns on DPoP (TH_DPOP): the demo provider binds tokens to the session's key and
+// the example API verifies every proof; both demand their nonces, so the retries are exercised.
 // DEMO_OPAQUE_ACCESS_TOKENS=1 shows the phantom token pattern: the demo provider issues opaque
 // access tokens, `/api` gets the `introspect` route option (the token handler introspects them into
 // signed introspection JWTs, RFC 9701), and the example API accepts only those.
@@ -95,7 +97,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     api: options.ports?.api ?? portFromEnv(env, 'API_PORT', 8082),
   };
   const accessTokenTtl = positiveIntegerFromEnv(env, 'DEMO_ACCESS_TOKEN_TTL', 300);
+  const dpop = env['DEMO_DPOP'] === '1' ? { requireNonce: true } : undefined;
   const opaqueAccessTokens = flagFromEnv(env, 'DEMO_OPAQUE_ACCESS_TOKENS');
+  // The example API checks either DPoP proofs or introspection JWTs (which go as Bearer), not both.
+  if (dpop && opaqueAccessTokens) throw new Error('DEMO_DPOP and DEMO_OPAQUE_ACCESS_TOKENS cannot be combined');
   const overrides = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('TH_') && value !== undefined && value.trim() !== ''));
 
   // Everything started so far, closed in reverse order by close() or when start-up fails.
@@ -122,6 +127,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TH_CLIENT_ID: DEMO_CLIENT_ID,
       TH_COOKIE_KEYS: `k1:${randomSecret()},k2:${randomSecret()}`,
       TH_API_ROUTES: `/api=${apiUrl}/api`,
+      ...(dpop ? { TH_DPOP: 'on' } : {}),
       ...(opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
     };
     // A generated secret would make parseConfig choose client_secret_basic over a given private key.
@@ -141,6 +147,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         clients: [demoClient(draft)],
         accessTokenTtl,
         apiAudience: apiUrl,
+        ...(dpop ? { dpop } : {}),
         opaqueAccessTokens,
       });
       closers.push(() => provider.close());
@@ -152,6 +159,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const api = createExampleApiApp({
       issuer: config.issuer,
       audience: env['API_AUDIENCE'] ?? apiUrl,
+      ...(dpop ? { dpop } : {}),
       // Phantom tokens: what reaches the API is the provider's introspection JWT, addressed to the token handler.
       ...(opaqueAccessTokens ? { introspectionAudience: config.clientId } : {}),
     });

@@ -35,6 +35,8 @@ export const AGENT_ROUTES: readonly AgentRoute[] = [
   // keeps someone logged in (a malformed body is still refused).
   { path: '/logout', methods: ['POST'], csrf: true, body: true, run: (agent, _params, cookies) => agent.logout(cookies) },
   { path: '/session', methods: ['GET', 'HEAD'], csrf: false, body: false, run: (agent, _params, cookies) => agent.getSession(cookies) },
+  // A read like /session (no CSRF checks), but only for a valid session (core/agent/userinfo.ts).
+  { path: '/userinfo', methods: ['GET'], csrf: false, body: false, run: (agent, _params, cookies) => agent.userinfo(cookies) },
 ];
 
 export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config: Config, agent: Agent, routes: readonly AgentRoute[] = AGENT_ROUTES): void {

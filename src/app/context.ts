@@ -42,8 +42,9 @@ export interface TokenHandlerDeps<B extends object = object> {
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
   readonly unsealCrypto?: UnsealCrypto;
   /**
-   * Replaces the proxy's token step (default: the access token from its cookie as a bearer token,
-   * and on `introspect` routes the JWT it introspects into: app/token-steps.ts).
+   * Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when
+   * it is bound to the session's key, else as a bearer token; on `introspect` routes the JWT it
+   * introspects into: app/token-steps.ts).
    */
   readonly tokenStep?: TokenStep;
   /** A second introspection cache level shared beyond this isolate (Workers: the Cache API). */

@@ -15,7 +15,8 @@ import type { AppEnv, TokenHandlerDeps } from './context.js';
 import { createFetchTransport } from './fetch-transport.js';
 import { assertHeaderSize, corsHeaders } from './guards.js';
 import { createLogger } from './log.js';
-import { bearerFromCookie, createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
+import { dpopFromCookie } from './dpop-token-step.js';
+import { createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
 import { mountProxyRoutes } from './proxy-routes.js';
 import { createRequestLog, type RequestLog } from './request-log.js';
 import { withPhantomTokens } from './token-steps.js';
@@ -48,7 +49,9 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   };
   const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
-  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? withPhantomTokens(config, agent, bearerFromCookie(agent), deps));
+  // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now;
+  // `introspect` routes forward the JWT the opaque token introspects into instead.
+  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? withPhantomTokens(config, agent, dpopFromCookie(agent), deps));
   const app = new Hono<AppEnv<B>>();
 
   app.use('*', async (c, next) => {

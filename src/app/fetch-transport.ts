@@ -50,5 +50,8 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       if (noBody) void response.body?.cancel().catch(() => {});
       return { status: response.status, statusText: response.statusText, headers: response.headers, body: noBody ? null : response.body };
     },
+    discard(answer) {
+      void answer.body?.cancel().catch(() => {});
+    },
   };
 }

@@ -4,10 +4,14 @@
  * error. Each platform's shell (the Hono route, the Node fast path, Lambda@Edge's hand-off to
  * CloudFront) only translates its I/O into a {@link ProxyRequest} and writes the result back, so a
  * rule cannot hold on one platform and not another.
+ *
+ * The token step decides the credential; a sender-constrained one (DPoP) also adds headers made
+ * for the exact upstream call and may ask, once, for the call again (a `use_dpop_nonce` answer),
+ * which only a call without a body can be: a body streams through once and is never buffered.
  */
-import type { Agent } from '../core/agent/agent.js';
+import type { AccessTokenRead, Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
-import type { HeaderView, UpstreamAnswer, UpstreamCall, UpstreamTransport } from '../core/ports.js';
+import type { HeaderView, ResponseHeaderView, UpstreamAnswer, UpstreamCall, UpstreamTransport } from '../core/ports.js';
 import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../core/proxy/headers.js';
 import { assertSafePath } from '../core/proxy/path-safety.js';
 import { matchRoute, type RouteMatch } from '../core/proxy/routes.js';
@@ -42,6 +46,8 @@ export interface PreparedCall<Body> {
   readonly call: UpstreamCall<Body>;
   readonly route: ApiRoute;
   readonly cors: Headers | undefined;
+  /** What the token step gave the call, for a second send (see {@link UpstreamCredential}). */
+  readonly credential?: UpstreamCredential;
 }
 
 export type Prepared<Body> =
@@ -58,11 +64,30 @@ export type ProxyResult<Body> =
   /** The upstream's answer, filtered (already logged). */
   | { readonly kind: 'upstream'; readonly status: number; readonly statusText: string; readonly headers: Headers; readonly body: Body | null };
 
+/** Where one send of a call goes. */
+export interface CallTarget {
+  readonly method: string;
+  readonly url: string;
+}
+
 /**
- * Turns the session into the `Authorization` header value for a route, or undefined on a public
- * route. Asynchronous and free to choose the scheme, so introspection and DPoP plug in here.
+ * A credential for a call: its `Authorization` value, and for a sender-constrained token (DPoP)
+ * the headers each send needs and what to learn from each answer.
  */
-export type TokenStep = (route: ApiRoute, headers: HeaderView) => Promise<string | undefined>;
+export interface UpstreamCredential {
+  readonly authorization: string;
+  /** Headers for one send of the call (a DPoP proof for its method and URL); asked again before a second send. */
+  headersFor?(call: CallTarget): Promise<Readonly<Record<string, string>>>;
+  /** Sees every answer (a server's nonce); true asks for one more send, which only a call without a body gets. */
+  answered?(call: CallTarget, answer: { readonly status: number; readonly headers: ResponseHeaderView }): boolean;
+}
+
+/**
+ * Turns the session into the credential for a route (an `Authorization` value, or an
+ * {@link UpstreamCredential}), or undefined on a public route. Asynchronous and free to choose the
+ * scheme, so introspection and DPoP plug in here.
+ */
+export type TokenStep = (route: ApiRoute, headers: HeaderView) => Promise<string | UpstreamCredential | undefined>;
 
 export interface ProxyPipeline {
   /** Whether `target` belongs to the proxy (an API route, or a path that resolves into one). Cheap and synchronous. */
@@ -83,11 +108,22 @@ export interface ProxyPipeline {
 export function bearerFromCookie(agent: Agent): TokenStep {
   return async (route, headers) => {
     if (route.public) return undefined;
-    const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
-    if (!at) throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'no_access_token' });
-    if (at.expired) throw new TokenHandlerError('token_expired', { reason: 'access_token_expired' });
-    return `Bearer ${at.token}`;
+    return `Bearer ${(await usableAccessToken(agent, headers)).token}`;
   };
+}
+
+/** The session's access token from its sealed cookie; refuses a missing or expired one. */
+export async function usableAccessToken(agent: Agent, headers: HeaderView): Promise<AccessTokenRead> {
+  const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
+  if (!at) throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'no_access_token' });
+  if (at.expired) throw new TokenHandlerError('token_expired', { reason: 'access_token_expired' });
+  return at;
+}
+
+/** Sets the headers the credential makes for this send of the call (after the rewrite, so they replace any a client sent). */
+async function addCallHeaders(headers: Headers, credential: UpstreamCredential | undefined, call: CallTarget): Promise<void> {
+  if (!credential?.headersFor) return;
+  for (const [name, value] of Object.entries(await credential.headersFor(call))) headers.set(name, value);
 }
 
 function splitTarget(target: string): { path: string; search: string } {
@@ -123,13 +159,16 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     }
     if (STATE_CHANGING.has(method)) assertCsrfSafe(headers, config);
 
-    const authorization = await tokenStep(match.route, headers);
-    const upstream = rewriteUpstreamRequest({ method, search, headers, ...(request.clientIp ? { clientIp: request.clientIp } : {}) }, match, authorization, config, agent.names);
+    const token = await tokenStep(match.route, headers);
+    const credential = typeof token === 'string' ? { authorization: token } : token;
+    const upstream = rewriteUpstreamRequest({ method, search, headers, ...(request.clientIp ? { clientIp: request.clientIp } : {}) }, match, credential?.authorization, config, agent.names);
+    await addCallHeaders(upstream.headers, credential, { method, url: upstream.url });
     const bodyless = method === 'GET' || method === 'HEAD';
     return {
       kind: 'forward',
       route: match.route,
       cors: corsHeaders(headers.get('origin'), config),
+      ...(credential ? { credential } : {}),
       call: {
         url: upstream.url,
         method,
@@ -178,12 +217,29 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
         const prepared = await prepare(request);
         if (prepared.kind === 'pass') return prepared;
         if (prepared.kind === 'answer') return { kind: 'answer', response: answered(request, prepared.response) };
-        return answer(request, prepared, await transport.send(prepared.call));
+        return answer(request, prepared, await sendOnceMore(prepared, await transport.send(prepared.call), transport));
       } catch (error) {
         return { kind: 'answer', response: refuse(request, error) };
       }
     },
   };
+}
+
+/**
+ * The call sent a second time when the credential asks for it (RFC 9449 §9: a nonce challenge),
+ * with fresh headers; at most once, and only for a call without a body (a streamed body is gone)
+ * on a transport that can let go of the first answer. Otherwise the first answer stands.
+ */
+async function sendOnceMore<In, Out>(prepared: PreparedCall<In>, first: UpstreamAnswer<Out>, transport: UpstreamTransport<In, Out>): Promise<UpstreamAnswer<Out>> {
+  const { credential, call } = prepared;
+  const target = { method: call.method, url: call.url };
+  if (!credential?.answered?.(target, first) || call.body !== null || !transport.discard) return first;
+  transport.discard(first);
+  const headers = new Headers(call.headers);
+  await addCallHeaders(headers, credential, target);
+  const second = await transport.send({ ...call, headers });
+  credential.answered(target, second);
+  return second;
 }
 
 /** The 502 a transport rejects with when the upstream cannot be reached or does not answer in time. */

@@ -6,29 +6,19 @@
  * introspects, so a deployment without one pays nothing.
  */
 import type { Agent } from '../core/agent/agent.js';
-import { TokenHandlerError } from '../core/errors.js';
 import { createClientAuthentication } from '../core/oidc/client-auth.js';
 import { createIdpFetch } from '../core/oidc/idp-fetch.js';
 import { createCachingIntrospector, type SharedIntrospectionCache, type TokenDigest } from '../core/oidc/introspection-cache.js';
 import { createIntrospector } from '../core/oidc/introspection.js';
-import type { Clock, HeaderView, IdpFetch } from '../core/ports.js';
-import { parseCookieHeader } from '../core/session/cookie-table.js';
+import type { Clock, IdpFetch } from '../core/ports.js';
 import type { Config } from '../core/types.js';
-import type { TokenStep } from './proxy-pipeline.js';
+import { usableAccessToken, type TokenStep } from './proxy-pipeline.js';
 
 export interface IntrospectionDeps {
   readonly fetch: IdpFetch;
   readonly now: Clock;
   readonly introspectionCache?: SharedIntrospectionCache | undefined;
   readonly tokenDigest?: TokenDigest | undefined;
-}
-
-/** The session's access token for a proxied call, with the same refusals as the plain step. */
-async function sessionAccessToken(agent: Agent, headers: HeaderView): Promise<string> {
-  const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
-  if (!at) throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'no_access_token' });
-  if (at.expired) throw new TokenHandlerError('token_expired', { reason: 'access_token_expired' });
-  return at.token;
 }
 
 /** `plain` on every route, except that `introspect` routes forward the JWT the opaque token introspects into. */
@@ -50,6 +40,7 @@ export function withPhantomTokens(config: Config, agent: Agent, plain: TokenStep
   });
   return async (route, headers) => {
     if (!route.introspect) return plain(route, headers);
-    return `Bearer ${await cache.jwtFor(await sessionAccessToken(agent, headers))}`;
+    // Bearer even for a DPoP-bound session: a proof would bind the opaque token, which the API never sees.
+    return `Bearer ${await cache.jwtFor((await usableAccessToken(agent, headers)).token)}`;
   };
 }

@@ -8,6 +8,7 @@ import { cookieNames } from '../core/session/cookie-table.js';
 import type { ApiRoute, ClientAuthMethod, Config, LogLevel } from '../core/types.js';
 import { BOOLEAN_SPELLINGS, FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, readOn, settingSpec, type Platform, type Setting, type SettingName, type SettingSpec } from './schema.js';
 import type { RouteEntry, RouteOptionsEntry } from './validators.js';
+import { STORES_BY_PLATFORM } from './session-store.js';
 
 export { isLoopbackHost, type ApiRoute, type ClientAuthMethod, type Config, type CookieKey, type LogLevel } from '../core/types.js';
 export type { Platform } from './schema.js';
@@ -57,6 +58,16 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
   const agentPath = read.parsed('TH_AGENT_PATH');
   const apiRoutes = applyRouteOptions(read.parsed('TH_API_ROUTES') ?? [], read.parsed('TH_API_ROUTE_OPTIONS') ?? [], agentPath, problems);
   const cookiePrefix = read.text('TH_COOKIE_PREFIX');
+  const platform = options.platform ?? 'node';
+  const storeEndpoint = read.parsed('TH_SESSION_STORE_ENDPOINT');
+  let sessionStore = read.parsed('TH_SESSION_STORE') ?? (platform === 'node' ? { kind: 'memory' as const } : undefined);
+  if (sessionStore && !(STORES_BY_PLATFORM[platform] as readonly string[]).includes(sessionStore.kind)) {
+    problems.push(`TH_SESSION_STORE ${sessionStore.kind} cannot be used on ${PLATFORM_NAMES[platform]}; there use ${STORES_BY_PLATFORM[platform].join(' or ')}`);
+  }
+  if (storeEndpoint !== undefined) {
+    if (sessionStore?.kind !== 'dynamodb') problems.push('TH_SESSION_STORE_ENDPOINT is only for a dynamodb:// TH_SESSION_STORE');
+    else sessionStore = { ...sessionStore, endpoint: storeEndpoint };
+  }
 
   const config: Config = {
     publicOrigin,
@@ -67,6 +78,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     ...(clientPrivateKey !== undefined && clientAuth === 'private_key_jwt' ? { clientPrivateKey: Object.freeze(clientPrivateKey) } : {}),
     cookieKeys: Object.freeze(cookieKeys.map((k) => Object.freeze(k))),
     scope: read.parsed('TH_SCOPE'),
+    allowedScopes: Object.freeze(read.parsed('TH_ALLOWED_SCOPES') ?? []),
     redirectUri: publicOrigin + redirectPath,
     postLogoutRedirectUri: publicOrigin + postLogoutPath,
     agentPath,
@@ -80,6 +92,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     sessionLifetime: read.integer('TH_SESSION_LIFETIME'),
     clockSkew: read.integer('TH_CLOCK_SKEW'),
     usePar: read.boolean('TH_USE_PAR'),
+    dpop: read.boolean('TH_DPOP'),
     revokeOnLogout: read.boolean('TH_REVOKE_ON_LOGOUT'),
     hiddenClaims: Object.freeze(read.parsed('TH_HIDDEN_CLAIMS') ?? []),
     logLevel: read.choice('TH_LOG_LEVEL') satisfies LogLevel,
@@ -89,6 +102,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
     introspectionFormat: read.choice('TH_INTROSPECTION_FORMAT'),
     introspectionCacheTtl: read.integer('TH_INTROSPECTION_CACHE_TTL'),
+    ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -20,9 +20,11 @@ import {
   parsePrivateJwk,
   parseRouteOptions,
   parseScope,
+  parseScopes,
   parseSigningAlgs,
   parseTokenParams,
 } from './validators.js';
+import { parseStoreEndpoint, parseStoreKind } from './session-store.js';
 
 export type Platform = 'node' | 'workers' | 'lambda-edge';
 export const PLATFORMS: readonly Platform[] = ['node', 'workers', 'lambda-edge'];
@@ -90,7 +92,19 @@ export const SETTINGS = [
     secret: true,
     doc: '`<id>:<secret>[,<id>:<secret>…]`; ids are letters, digits, `_`; secrets ≥ 32 random characters (weak ones are refused, see below); the first seals, every one unseals',
   },
-  { name: 'TH_SCOPE', type: 'parsed', parse: parseScope, default: 'openid profile offline_access', doc: '`openid` is always added' },
+  {
+    name: 'TH_SCOPE',
+    type: 'parsed',
+    parse: parseScope,
+    default: 'openid profile offline_access',
+    doc: 'the scopes requested at login; `openid` is always added. The SPA may ask for fewer or others with login/start\'s `scope` (each one of these or of `TH_ALLOWED_SCOPES`)',
+  },
+  {
+    name: 'TH_ALLOWED_SCOPES',
+    type: 'parsed',
+    parse: parseScopes,
+    doc: 'more scopes the SPA may request in login/start\'s `scope`, beside those of `TH_SCOPE`; separated by spaces or commas',
+  },
   { name: 'TH_REDIRECT_PATH', type: 'parsed', parse: parsePagePath, default: '/', doc: 'the SPA page the provider returns to' },
   { name: 'TH_POST_LOGOUT_REDIRECT_PATH', type: 'parsed', parse: parsePagePath, default: '/', doc: 'the SPA page the provider returns to after logout' },
   { name: 'TH_AGENT_PATH', type: 'parsed', parse: parseAgentPath, default: '/oauth-agent', doc: "the base path of the agent's endpoints" },
@@ -135,7 +149,7 @@ export const SETTINGS = [
     min: 1,
     max: 60,
     unit: 'seconds',
-    doc: 'the time allowed for each call to the provider: discovery, keys, token, revocation',
+    doc: 'the time allowed for each call to the provider: discovery, keys, token, revocation, userinfo',
   },
   {
     name: 'TH_COOKIE_PREFIX',
@@ -147,7 +161,12 @@ export const SETTINGS = [
   },
   { name: 'TH_TRUSTED_ORIGINS', type: 'parsed', parse: parseOrigins, doc: 'extra trusted SPA origins (another subdomain of the same site)' },
   { name: 'TH_CORS_ALLOW_HEADERS', type: 'parsed', parse: parseHeaderNames, doc: 'extra request headers a trusted cross-origin SPA may send' },
-  { name: 'TH_EXTRA_AUTH_PARAMS', type: 'parsed', parse: parseAuthParams, doc: 'authorization parameters the SPA may add, e.g. `prompt,login_hint,ui_locales`' },
+  {
+    name: 'TH_EXTRA_AUTH_PARAMS',
+    type: 'parsed',
+    parse: parseAuthParams,
+    doc: 'authorization parameters the SPA may add, e.g. `prompt,login_hint,ui_locales`; `scope` is always accepted (within `TH_SCOPE` and `TH_ALLOWED_SCOPES`), so listing it is allowed but redundant',
+  },
   { name: 'TH_EXTRA_TOKEN_PARAMS', type: 'parsed', parse: parseTokenParams, doc: 'token-request parameters the SPA may add on refresh' },
   {
     name: 'TH_SESSION_LIFETIME',
@@ -167,9 +186,29 @@ export const SETTINGS = [
     doc: `the ID-token algorithm allow-list; asymmetric algorithms only: ${ASYMMETRIC_ALGS.join(', ')}`,
   },
   { name: 'TH_USE_PAR', type: 'boolean', default: 'false', doc: 'push authorization requests (RFC 9126) when the provider supports it' },
+  {
+    name: 'TH_DPOP',
+    type: 'boolean',
+    default: 'false',
+    doc: 'sender-constrained tokens (RFC 9449): a key per session, DPoP proofs to the provider and on every proxied call; see [DPoP](#dpop)',
+  },
   { name: 'TH_REVOKE_ON_LOGOUT', type: 'boolean', default: 'true', doc: 'revoke the refresh token at logout (RFC 7009)' },
   { name: 'TH_HIDDEN_CLAIMS', type: 'parsed', parse: parseList, doc: 'ID-token claims not returned to the SPA (nor kept in the cookie)' },
   { name: 'TH_LOG_LEVEL', type: 'choice', values: ['debug', 'info', 'warn', 'error'], default: 'info', doc: 'the least severe log lines written' },
+  {
+    name: 'TH_SESSION_STORE',
+    type: 'parsed',
+    parse: parseStoreKind,
+    defaultDoc: '`memory` on Node; none on Workers and Lambda@Edge',
+    doc: 'where shared session state lives (README: "Scaling out"): `memory`, `redis://…`/`rediss://…` (Node), `durable-object` (Workers), `dynamodb://<table>?region=<region>` (Lambda@Edge, Node). Never echoed; a URL with a password belongs in your secret store',
+  },
+  {
+    name: 'TH_SESSION_STORE_ENDPOINT',
+    type: 'parsed',
+    parse: parseStoreEndpoint,
+    platforms: ['node', 'lambda-edge'],
+    doc: 'another DynamoDB endpoint (an origin), for tests and local DynamoDB; only with a `dynamodb://` store',
+  },
   {
     name: 'TH_KMS_KEY_ID',
     type: 'text',

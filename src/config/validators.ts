@@ -14,8 +14,9 @@ export const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS
 export const PRIVATE_KEY_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
 export const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 // Parameters the token handler sets itself; letting the SPA override them would break PKCE, state or the redirect.
+// `scope` is not here: login/start always accepts it, within the allowed scopes (contract §7).
 export const RESERVED_AUTH_PARAMS = [
-  'client_id', 'redirect_uri', 'response_type', 'scope', 'state', 'nonce', 'code_challenge',
+  'client_id', 'redirect_uri', 'response_type', 'state', 'nonce', 'code_challenge',
   'code_challenge_method', 'request', 'request_uri', 'response_mode', 'client_secret', 'client_assertion',
   'client_assertion_type',
 ] as const;
@@ -119,6 +120,15 @@ export function parseScope(value: string): string {
   const scopes = value.split(/[\s,]+/).filter(Boolean);
   if (!scopes.includes('openid')) scopes.unshift('openid');
   return [...new Set(scopes)].join(' ');
+}
+
+/** Scope names (RFC 6749 §3.3: printable ASCII, no space, `"` or `\`), separated by spaces or commas. */
+export function parseScopes(value: string, name: string, problems: Problems): string[] {
+  const scopes = [...new Set(value.split(/[\s,]+/).filter(Boolean))];
+  for (const scope of scopes) {
+    if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)) problems.push(`${name} has an invalid scope "${scope.replace(/[^\x20-\x7E]/g, '?').slice(0, 64)}"`);
+  }
+  return scopes;
 }
 
 /** `<id>:<secret>[,<id>:<secret>…]`; the first seals, every one unseals. */

@@ -53,6 +53,14 @@ export const REASONS = {
   introspection_jwt_missing: 'The introspection endpoint said the token is active but sent no JWT to forward (it ignored the Accept header).',
   introspection_response_stale: 'The signed introspection response has an iat older than the clock skew (RFC 9701 §5): it was not made for this request.',
   token_inactive: 'The IdP says the access token is not active (expired, revoked, or unknown: RFC 7662 §2.2).',
+  userinfo_no_endpoint: 'The IdP metadata names no userinfo endpoint: userinfo answers 404 not_found.',
+  userinfo_unreachable: 'The userinfo endpoint could not be reached (refused, reset, timed out).',
+  userinfo_invalid_token: 'The userinfo endpoint answered 401 (invalid_token): the access token has expired or was revoked; the SPA should refresh.',
+  userinfo_refused: 'The userinfo endpoint answered another 4xx (insufficient_scope, invalid_request, …).',
+  userinfo_server_error: 'The userinfo endpoint answered 5xx.',
+  userinfo_malformed: 'The userinfo endpoint answered something that is no userinfo response (another status, HTML, bad JSON, not an object, no sub).',
+  userinfo_sub_mismatch: 'The userinfo response names another subject than the session (OIDC Core 5.3.2); it is not used.',
+  token_not_dpop_bound: 'TH_DPOP is on but the token endpoint answered a proof with a bearer token (the IdP does not bind tokens to DPoP keys).',
   // The agent (core/agent).
   state_unknown: 'login/end got a state that matches no login transaction (expired, used, or forged).',
   iss_missing: 'The authorization response has no iss although the IdP advertises it (RFC 9207).',
@@ -60,6 +68,9 @@ export const REASONS = {
   idp_login_required: 'The IdP answered login_required to a prompt=none login.',
   idp_error: 'The IdP answered the authorization request with an error; its code is relayed as error_code.',
   extra_param_not_allowed: 'login/start or refresh got a parameter that TH_EXTRA_AUTH_PARAMS / TH_EXTRA_TOKEN_PARAMS does not allow.',
+  scope_not_allowed: 'login/start got a scope that is neither in TH_SCOPE nor in TH_ALLOWED_SCOPES.',
+  jarm_not_supported: 'login/end got a JWT-secured authorization response (a response parameter without code or error: JARM), which is not supported.',
+  userinfo_no_session: 'userinfo was called without a session: no valid access-token cookie, or no ID cookie of the same session to compare the subject with.',
   no_refresh_token: 'refresh was called without a (valid) refresh token cookie.',
   session_too_large: 'The tokens are too large to keep in cookies.',
   session_cookies_orphaned: 'Refresh-token or ID cookies came without the access-token cookie that anchors them (planted by a sibling subdomain, or half a session): no session, cleared.',
@@ -179,10 +190,11 @@ export type IdTokenFailure = keyof typeof ID_TOKEN_FAILURES;
 export const JWT_KINDS = {
   id_token: 'the ID token of a login or refresh',
   logout_token: 'the logout token of a back-channel logout request',
+  userinfo_jwt: 'a signed userinfo response, application/jwt',
   introspection_jwt: 'the JWT an introspection endpoint answers with (RFC 9701 response, or the application/jwt phantom token)',
 } as const satisfies Record<string, string>;
 export type JwtKind = keyof typeof JWT_KINDS;
-export type JwtReason = `id_token_${JwtFailure | IdTokenFailure}` | `logout_token_${JwtFailure}` | `introspection_jwt_${JwtFailure}`;
+export type JwtReason = `id_token_${JwtFailure | IdTokenFailure}` | `logout_token_${JwtFailure}` | `userinfo_jwt_${JwtFailure}` | `introspection_jwt_${JwtFailure}`;
 
 /** The reasons named after what the IdP said; a fixed prefix and a closed set of suffixes each. */
 export const REASON_FAMILIES = {
@@ -191,6 +203,7 @@ export const REASON_FAMILIES = {
   'par_<status>': 'The pushed authorization request endpoint answered this 5xx status.',
   'id_token_<failure>': 'The ID token was refused; <failure> is one of the JWT failures or ID-token failures.',
   'logout_token_<failure>': 'The logout token was refused; <failure> is one of the JWT failures.',
+  'userinfo_jwt_<failure>': 'A signed userinfo response was refused; <failure> is one of the JWT failures.',
   'introspection_endpoint_<status>': 'The introspection endpoint answered this 4xx/5xx status (or 3xx): the IdP is down or refuses our client.',
   'introspection_jwt_<failure>': 'The JWT from the introspection endpoint was refused (502: the IdP is broken, not the user); <failure> is one of the JWT failures.',
 } as const satisfies Record<string, string>;
@@ -206,7 +219,7 @@ export type Reason =
 /** Whether `value` is a documented reason (for call sites of the old form, and tests). */
 export function isReason(value: string): value is Reason {
   if (value in REASONS) return true;
-  const family = /^(token_endpoint|par|id_token|logout_token|introspection_endpoint|introspection_jwt)_(.+)$/.exec(value);
+  const family = /^(token_endpoint|par|id_token|logout_token|userinfo_jwt|introspection_endpoint|introspection_jwt)_(.+)$/.exec(value);
   if (!family) return false;
   const rest = family[2]!;
   switch (family[1]) {

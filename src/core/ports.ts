@@ -58,6 +58,8 @@ export interface UpstreamAnswer<ResponseBody> {
  */
 export interface UpstreamTransport<RequestBody, ResponseBody> {
   send(call: UpstreamCall<RequestBody>): Promise<UpstreamAnswer<ResponseBody>>;
+  /** Lets go of an answer that is not passed on (its body unread), so the call is sent again (a DPoP nonce retry). */
+  discard?(answer: UpstreamAnswer<ResponseBody>): void;
 }
 
 /**

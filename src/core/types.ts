@@ -47,6 +47,8 @@ export interface Config {
   /** The first key seals; every key unseals. */
   readonly cookieKeys: readonly CookieKey[];
   readonly scope: string;
+  /** Scopes the SPA may request at login/start beside those of `scope` (TH_ALLOWED_SCOPES). */
+  readonly allowedScopes: readonly string[];
   readonly redirectUri: string;
   readonly postLogoutRedirectUri: string;
   readonly agentPath: string;
@@ -66,6 +68,8 @@ export interface Config {
   readonly sessionLifetime: number;
   readonly clockSkew: number;
   readonly usePar: boolean;
+  /** DPoP (RFC 9449): a key pair per session, proofs to the IdP and on every proxied call. */
+  readonly dpop: boolean;
   readonly revokeOnLogout: boolean;
   readonly hiddenClaims: readonly string[];
   readonly logLevel: LogLevel;
@@ -78,9 +82,28 @@ export interface Config {
   readonly introspectionFormat: IntrospectionFormat;
   /** Seconds an introspection answer is reused at most (never past the token's exp); 0: not cached. */
   readonly introspectionCacheTtl: number;
+  /** Where shared session state lives; absent on Workers and Lambda@Edge without TH_SESSION_STORE. */
+  readonly sessionStore?: StoreSetting;
 }
 
 /** http is allowed only for loopback hosts (local development and tests); everything else must be https. */
 export function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
+
+/** Where the shared session state lives (contract §6), as `TH_SESSION_STORE` names it. */
+export interface RedisTarget {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly database: number;
+  readonly cluster: boolean;
+}
+
+export type StoreSetting =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'redis'; readonly target: RedisTarget }
+  | { readonly kind: 'durable-object' }
+  | { readonly kind: 'dynamodb'; readonly table: string; readonly regions: readonly string[]; readonly endpoint?: string };

@@ -5,10 +5,10 @@
  * response (alg none, HMAC keyed with its own public key, foreign keys, odd kids, wrong claims,
  * foreign JWT types, odd token types and lifetimes, huge tokens, 5xx, HTML, malformed JSON, slow
  * answers). With no mutators it is a correct, strict provider: client authentication, exact
- * redirect URI, PKCE S256, single-use codes, rotating refresh tokens, and token introspection
- * (RFC 7662) of the opaque access tokens it issued, answered as JSON, as a signed RFC 9701
- * response, or, for `Accept: application/jwt`, as Curity answers: the phantom JWT itself (204
- * when inactive), which no real provider in the test suite speaks.
+ * redirect URI, PKCE S256, single-use codes, rotating refresh tokens, a userinfo endpoint that
+ * takes only the access tokens it issued, and token introspection (RFC 7662) of those tokens,
+ * answered as JSON, as a signed RFC 9701 response, or, for `Accept: application/jwt`, as Curity
+ * answers: the phantom JWT itself (204 when inactive), which no real provider in the test suite speaks.
  *
  * It also serves a recording API under /api (the proxy's upstream in these tests), and keeps every
  * code, token and secret it hands out in `secrets`, so tests can prove none of them leaks.
@@ -18,7 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
-export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke' | 'introspect';
+export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke' | 'userinfo' | 'introspect';
 /** How an introspection was answered: plain JSON, RFC 9701's signed response, or Curity's application/jwt. */
 export type IntrospectionAnswer = 'json' | 'token-introspection+jwt' | 'jwt';
 export type SignWith = 'signing_key' | 'other_key' | 'none' | 'hs256_public_key';
@@ -32,6 +32,8 @@ export interface RawReply {
   readonly chunked?: boolean;
   /** Sends the body's characters as single bytes (Latin-1), so it need not be valid UTF-8. */
   readonly latin1?: boolean;
+  /** More response headers (a `DPoP-Nonce`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface Mutators {
@@ -47,6 +49,10 @@ export interface Mutators {
   signWith?: SignWith;
   /** Edits the token response body (after the ID token is minted). */
   tokenResponse?: (body: Record<string, unknown>, grant: Grant) => void;
+  /** Edits the userinfo claims (and the header, when signed) before they are sent. */
+  userinfo?: (claims: Record<string, unknown>, header: Record<string, unknown>) => void;
+  /** Answers userinfo as a JWT (`application/jwt`), signed as `signWith` says. */
+  userinfoJwt?: boolean;
   /** The access token's length (default 43, like oidc-provider's opaque tokens). */
   accessTokenLength?: number;
   /** The refresh token's length (default 43). */
@@ -91,8 +97,8 @@ export interface HostileProvider {
   readonly redirectUri: string;
   /** Every code, token and secret handed out; none may ever reach a log line or an answer. */
   readonly secrets: Set<string>;
-  /** Requests to each endpoint, in order (paths with their query). */
-  readonly calls: { endpoint: Endpoint | 'api' | 'other'; grant?: string }[];
+  /** Requests to each endpoint, in order (paths with their query); a token request's DPoP proof too. */
+  readonly calls: { endpoint: Endpoint | 'api' | 'other'; grant?: string; dpop?: string }[];
   /** What reached the recording API under /api. */
   readonly upstream: UpstreamRecord[];
   /** Every introspection request, in order. */
@@ -159,6 +165,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     token_endpoint: `${issuer}/token`,
     jwks_uri: `${issuer}/jwks`,
     revocation_endpoint: `${issuer}/revoke`,
+    userinfo_endpoint: `${issuer}/userinfo`,
     introspection_endpoint: `${issuer}/introspect`,
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
@@ -294,6 +301,26 @@ export async function startHostileProvider(options: { clientId: string; redirect
     return json(res, 400, { error: 'unsupported_grant_type' });
   }
 
+  async function userinfoEndpoint(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const authorization = req.headers.authorization ?? '';
+    const known = authorization.startsWith('Bearer ') ? accessTokens.get(authorization.slice(7)) : undefined;
+    if (!known) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_token' }));
+      return;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const signed = provider.mutators.userinfoJwt === true;
+    const claims: Record<string, unknown> = { ...(signed ? { iss: issuer, aud: options.clientId, iat: now, exp: now + 300 } : {}), sub: known.sub, name: 'Alice Hostile', email: 'alice@hostile.example' };
+    const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'JWT' };
+    provider.mutators.userinfo?.(claims, header);
+    if (!signed) return json(res, 200, claims);
+    const jwt = await signIdToken(claims, header);
+    secrets.add(jwt);
+    res.writeHead(200, { 'content-type': 'application/jwt', 'cache-control': 'no-store' });
+    res.end(jwt);
+  }
+
   function authorizeEndpoint(url: URL, res: ServerResponse): void {
     const q = url.searchParams;
     const redirectUri = q.get('redirect_uri') ?? '';
@@ -318,10 +345,12 @@ export async function startHostileProvider(options: { clientId: string; redirect
           : url.pathname === '/authorize' ? 'authorize'
             : url.pathname === '/token' ? 'token'
               : url.pathname === '/revoke' ? 'revoke'
+                : url.pathname === '/userinfo' ? 'userinfo'
                 : url.pathname === '/introspect' ? 'introspect'
-                  : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
+                : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
     const form = new URLSearchParams(req.method === 'POST' ? body : '');
-    calls.push({ endpoint, ...(endpoint === 'token' ? { grant: form.get('grant_type') ?? '' } : {}) });
+    const dpop = req.headers['dpop'];
+    calls.push({ endpoint, ...(endpoint === 'token' ? { grant: form.get('grant_type') ?? '', ...(typeof dpop === 'string' ? { dpop } : {}) } : {}) });
     if (endpoint === 'api') {
       upstream.push({ method: req.method ?? '', path: url.pathname + url.search, headers: { ...(req.headers as Record<string, string>) } });
       return json(res, 200, { ok: true });
@@ -331,7 +360,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     if (delay) await sleep(delay);
     const raw = provider.mutators.raw?.[endpoint];
     if (raw) {
-      res.writeHead(raw.status, raw.contentType ? { 'content-type': raw.contentType } : {});
+      res.writeHead(raw.status, { ...(raw.contentType ? { 'content-type': raw.contentType } : {}), ...raw.headers });
       if (raw.chunked) {
         for (let i = 0; i < raw.body.length && !res.destroyed; i += 16_384) {
           res.write(raw.body.slice(i, i + 16_384));
@@ -355,6 +384,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
         return authorizeEndpoint(url, res);
       case 'token':
         return tokenEndpoint(req, res, form);
+      case 'userinfo':
+        return userinfoEndpoint(req, res);
       case 'introspect':
         return introspectEndpoint(req, res, form);
       case 'revoke':

@@ -83,7 +83,7 @@ describe('types', () => {
     expect(parseConfig(baseRaw({ TH_UPSTREAM_TIMEOUT: '900', TH_IDP_TIMEOUT: ' 1 ' }))).toMatchObject({ upstreamTimeout: 900_000, idpTimeout: 1000 });
   });
 
-  const BOOLEAN_FIELDS: Record<string, 'usePar' | 'revokeOnLogout'> = { TH_USE_PAR: 'usePar', TH_REVOKE_ON_LOGOUT: 'revokeOnLogout' };
+  const BOOLEAN_FIELDS: Record<string, 'usePar' | 'revokeOnLogout' | 'dpop'> = { TH_USE_PAR: 'usePar', TH_REVOKE_ON_LOGOUT: 'revokeOnLogout', TH_DPOP: 'dpop' };
   it.each(ofType('boolean').map((s) => [s.name] as const))('%s takes true/false, 1/0, yes/no and on/off in any case', (name) => {
     const field = BOOLEAN_FIELDS[name];
     expect(field, `${name} needs a line in BOOLEAN_FIELDS`).toBeDefined();
@@ -212,5 +212,45 @@ describe('values derived into the frozen Config', () => {
   it("holds what X-Forwarded-Proto and -Host say: the public origin's scheme and host, port included", () => {
     expect(parseConfig(baseRaw())).toMatchObject({ publicProto: 'https', publicHost: 'www.example.test' });
     expect(parseConfig(baseRaw({ TH_PUBLIC_ORIGIN: 'http://localhost:8080' }))).toMatchObject({ publicProto: 'http', publicHost: 'localhost:8080' });
+  });
+});
+
+describe('the session store settings', () => {
+  const base = () => baseRaw();
+  it('default to memory on Node and to none on Workers and Lambda@Edge', () => {
+    expect(parseConfig(base()).sessionStore).toEqual({ kind: 'memory' });
+    expect(parseConfig(base(), { platform: 'workers' }).sessionStore).toBeUndefined();
+    expect(parseConfig(base(), { platform: 'lambda-edge' }).sessionStore).toBeUndefined();
+  });
+
+  it('read each store and keep the endpoint of a dynamodb:// one', () => {
+    expect(parseConfig({ ...base(), TH_SESSION_STORE: 'durable-object' }, { platform: 'workers' }).sessionStore).toEqual({ kind: 'durable-object' });
+    expect(parseConfig({ ...base(), TH_SESSION_STORE: 'dynamodb://th-sessions?region=us-east-1', TH_SESSION_STORE_ENDPOINT: 'http://127.0.0.1:8000' }, { platform: 'lambda-edge' }).sessionStore).toEqual({
+      kind: 'dynamodb',
+      table: 'th-sessions',
+      regions: ['us-east-1'],
+      endpoint: 'http://127.0.0.1:8000',
+    });
+  });
+
+  it.each([
+    ['redis://cache:6379', 'workers', 'TH_SESSION_STORE redis cannot be used on Workers; there use memory or durable-object'],
+    ['redis://cache:6379', 'lambda-edge', 'TH_SESSION_STORE redis cannot be used on Lambda@Edge; there use memory or dynamodb'],
+    ['dynamodb://t12?region=us-east-1', 'workers', 'TH_SESSION_STORE dynamodb cannot be used on Workers; there use memory or durable-object'],
+    ['durable-object', 'node', 'TH_SESSION_STORE durable-object cannot be used on Node; there use memory or redis or dynamodb'],
+  ] as const)('refuse %s on %s, by name', (value, platform, problem) => {
+    expect(() => parseConfig({ ...base(), TH_SESSION_STORE: value }, { platform })).toThrow(expect.objectContaining({ problems: [problem] }));
+  });
+
+  it('refuse an endpoint without a dynamodb:// store, and never echo a Redis password', () => {
+    expect(() => parseConfig({ ...base(), TH_SESSION_STORE_ENDPOINT: 'http://127.0.0.1:8000' })).toThrow(expect.objectContaining({ problems: ['TH_SESSION_STORE_ENDPOINT is only for a dynamodb:// TH_SESSION_STORE'] }));
+    const password = randomSecret();
+    try {
+      parseConfig({ ...base(), TH_SESSION_STORE: `redis://user:${password}@cache/9?cluster=true` });
+      expect.unreachable();
+    } catch (error) {
+      expect(String((error as Error).message)).toContain('TH_SESSION_STORE');
+      expect(String((error as Error).message)).not.toContain(password);
+    }
   });
 });

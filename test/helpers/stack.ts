@@ -39,8 +39,15 @@ export interface StackOptions {
   readonly env?: RawConfig;
   readonly accessTokenTtl?: number;
   readonly requirePar?: boolean;
+  /**
+   * Access tokens for the provider's own userinfo endpoint (opaque, no audience) instead of JWTs for
+   * the example API: oidc-provider refuses a token with an audience at userinfo.
+   */
+  readonly userinfoTokens?: boolean;
   readonly client?: Partial<DemoClient>;
   readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
+  /** DPoP end to end: TH_DPOP on, the provider binding tokens, the example API verifying proofs; each may demand its nonce. */
+  readonly dpop?: { readonly providerNonce?: boolean; readonly apiNonce?: boolean };
   /** Phantom tokens: opaque access tokens, `/api` introspects them, the API takes only introspection JWTs. */
   readonly opaqueAccessTokens?: boolean;
 }
@@ -61,8 +68,9 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
       },
     ],
     accessTokenTtl: options.accessTokenTtl ?? 300,
-    apiAudience: 'http://127.0.0.1:8082',
+    ...(options.userinfoTokens ? {} : { apiAudience: 'http://127.0.0.1:8082' }),
     ...(options.requirePar ? { requirePar: true } : {}),
+    ...(options.dpop ? { dpop: { requireNonce: options.dpop.providerNonce === true } } : {}),
     ...(options.opaqueAccessTokens ? { opaqueAccessTokens: true } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];
@@ -70,8 +78,9 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     port: 0,
     issuer: provider.issuer,
     audience: 'http://127.0.0.1:8082',
-    ...(options.opaqueAccessTokens ? { introspectionAudience: options.client?.client_id ?? CLIENT_ID } : {}),
     onRequest: (info) => upstreamRequests.push(info),
+    ...(options.dpop ? { dpop: { requireNonce: options.dpop.apiNonce === true } } : {}),
+    ...(options.opaqueAccessTokens ? { introspectionAudience: options.client?.client_id ?? CLIENT_ID } : {}),
   });
   const logs: string[] = [];
   const raw = (overrides: RawConfig = {}): RawConfig => ({
@@ -82,6 +91,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     TH_COOKIE_KEYS: cookieKeys,
     TH_API_ROUTES: `/api=${api.url}/api`,
     TH_LOG_LEVEL: 'debug',
+    ...(options.dpop ? { TH_DPOP: 'on' } : {}),
     ...(options.opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
     ...options.env,
     ...overrides,

@@ -29,7 +29,9 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
       target,
       headers: new RawHeaderView(req.rawHeaders),
       clientIp: req.socket.remoteAddress,
-      body: req,
+      // HTTP/1.1 (RFC 9112 §6.3): a request with neither Content-Length nor Transfer-Encoding has no
+      // body; saying so lets the pipeline send such a call twice (a DPoP nonce retry).
+      body: hasBody(req) ? req : null,
       signal: clientGone.signal,
     };
     proxy.handle(request, transport).then(
@@ -38,6 +40,11 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
     );
     return true;
   };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function write(res: ServerResponse, result: ProxyResult<IncomingMessage>): void {

@@ -81,6 +81,8 @@ export function createNodeHttpTransport(): NodeTransport {
         source.once('end', startTimer);
         source.pipe(request);
       }),
+    // Closes the connection rather than read an unwanted body of unknown size to keep it.
+    discard: (answer) => answer.body?.destroy(),
   };
 }
 
@@ -90,6 +92,9 @@ export function webBodies(transport: NodeTransport): UpstreamTransport<WebBody, 
     async send(call) {
       const answer = await transport.send(call);
       return { ...answer, body: answer.body && (Readable.toWeb(answer.body) as unknown as WebBody) };
+    },
+    discard(answer) {
+      void answer.body?.cancel().catch(() => {});
     },
   };
 }

@@ -13,6 +13,7 @@ import { logout, type LogoutBody } from './logout.js';
 import { refresh, type RefreshBody } from './refresh.js';
 import { readAccessToken, readSession, type AccessTokenRead } from './session.js';
 import { startLogin, type StartLoginBody } from './start-login.js';
+import { userinfo, type UserinfoBody } from './userinfo.js';
 
 export type { AgentResult, Cookies, Params, SessionBody } from './context.js';
 export type { AccessTokenRead } from './session.js';
@@ -28,6 +29,8 @@ export interface Agent {
   getSession(cookies: Cookies): Promise<AgentResult<SessionBody>>;
   refresh(params: Params, cookies: Cookies): Promise<AgentResult<RefreshBody>>;
   logout(cookies: Cookies): Promise<AgentResult<LogoutBody>>;
+  /** The IdP's userinfo for the session's access token. */
+  userinfo(cookies: Cookies): Promise<AgentResult<UserinfoBody>>;
   /** For the proxy: the access token, or undefined when there is none to use. */
   readAccessToken(cookies: Cookies): Promise<AccessTokenRead | undefined>;
 }
@@ -45,6 +48,7 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
     getSession: (cookies) => readSession(ctx, cookies),
     refresh: (params, cookies) => refresh(ctx, params, cookies),
     logout: (cookies) => logout(ctx, cookies),
+    userinfo: (cookies) => userinfo(ctx, cookies),
     readAccessToken: (cookies) => readAccessToken(ctx, cookies),
   };
 }

@@ -1,9 +1,11 @@
 /**
  * `POST /login/end` (contract §1.2): the callback's checks in the contract's order, the code
  * exchange, and a new session with a new id. Without a callback it is a session query (the SPA
- * calls it on every page load).
+ * calls it on every page load). A JWT-secured response (JARM: a `response` parameter in place of
+ * `code` or `error`) is refused, never mistaken for a page load.
  */
 import { TokenHandlerError } from '../errors.js';
+import { generateDpopKey } from '../oidc/dpop.js';
 import { clearLoginTransaction, findLoginTransaction } from '../session/login-transaction.js';
 import { accessTokenExpiry, newSessionId, storeSessionCookies } from '../session/session-cookies.js';
 import { keptIdentity, nowSeconds, type AgentContext, type AgentResult, type Cookies, type Params, type SessionBody } from './context.js';
@@ -11,6 +13,9 @@ import { readSession, sessionBody } from './session.js';
 
 export async function endLogin(ctx: AgentContext, params: Params, cookies: Cookies): Promise<AgentResult<SessionBody>> {
   const { state, code, error } = params;
+  if (params['response'] !== undefined && !code && !error) {
+    throw new TokenHandlerError('invalid_request', { reason: 'jarm_not_supported', detail: 'JWT-secured authorization responses (JARM) are not supported' });
+  }
   if (!state || (!code && !error)) return readSession(ctx, cookies);
   const found = await findLoginTransaction(ctx, cookies, state);
   if (!found) throw new TokenHandlerError('invalid_request', { detail: 'The login state is unknown or has expired', reason: 'state_unknown' });
@@ -33,11 +38,13 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
     }
     const callback = new URLSearchParams({ code: code!, state });
     if (iss !== undefined) callback.set('iss', iss);
-    const tokens = await ctx.oidc.exchangeCode(callback, { state: tx.s, nonce: tx.n, codeVerifier: tx.v });
+    // A new session has a new DPoP key too; the token is bound to it (RFC 9449 §5).
+    const dpopKey = ctx.config.dpop ? await generateDpopKey() : undefined;
+    const tokens = await ctx.oidc.exchangeCode(callback, { state: tx.s, nonce: tx.n, codeVerifier: tx.v }, dpopKey);
     const identity = keptIdentity(ctx, tokens.idTokenClaims!);
     const end = nowSeconds(ctx) + ctx.config.sessionLifetime;
     // A new session, with a new id, replaces whatever the browser held before (no session fixation).
-    const stored = await storeSessionCookies(ctx, { id: newSessionId(), end, tokens, identity }, cookies, 'login');
+    const stored = await storeSessionCookies(ctx, { id: newSessionId(), end, tokens, identity, ...(dpopKey ? { dpopKey } : {}) }, cookies, 'login');
     return {
       body: sessionBody(ctx, identity, accessTokenExpiry(tokens, end)),
       cookies: [...clearTx, ...stored],

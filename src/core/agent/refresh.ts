@@ -3,6 +3,7 @@
  * tokens keep the session's id and its absolute end.
  */
 import { TokenHandlerError } from '../errors.js';
+import { generateDpopKey, isDpopKeyData } from '../oidc/dpop.js';
 import type { TokenSet } from '../oidc/oidc-client.js';
 import { accessTokenExpiry, clearSessionCookies, readSessionCookies, storeSessionCookies } from '../session/session-cookies.js';
 import { keptIdentity, nowSeconds, refuseUnlistedParams, type AgentContext, type AgentResult, type Cookies, type Params } from './context.js';
@@ -19,9 +20,12 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
     const reason = session.kind === 'rejected' ? session.reason : 'no_refresh_token';
     throw new TokenHandlerError('session_expired', { reason, setCookies: clearSessionCookies(ctx, cookies) });
   }
+  // The session keeps its DPoP key; one from before TH_DPOP was turned on gets its first one now.
+  const kept = session.at.data.k;
+  const dpopKey = ctx.config.dpop ? (isDpopKeyData(kept) ? kept : await generateDpopKey()) : undefined;
   let tokens: TokenSet;
   try {
-    tokens = await ctx.oidc.refresh(rt.data.t, session.identity?.sub, params);
+    tokens = await ctx.oidc.refresh(rt.data.t, session.identity?.sub, params, dpopKey);
   } catch (e) {
     if (e instanceof TokenHandlerError && e.code === 'session_expired') {
       throw e.withCookies(clearSessionCookies(ctx, cookies));
@@ -31,7 +35,7 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
   // The session keeps its id and its absolute end, counted from login (a refresh never extends it).
   const end = rt.expiresAt;
   const identity = tokens.idTokenClaims ? keptIdentity(ctx, tokens.idTokenClaims) : undefined;
-  const stored = await storeSessionCookies(ctx, { id: session.id, end, tokens, ...(identity ? { identity } : {}) }, cookies, 'refresh');
+  const stored = await storeSessionCookies(ctx, { id: session.id, end, tokens, ...(identity ? { identity } : {}), ...(dpopKey ? { dpopKey } : {}) }, cookies, 'refresh');
   const expiresAt = accessTokenExpiry(tokens, end);
   return {
     body: expiresAt !== undefined ? { access_token_expires_in: Math.max(0, expiresAt - nowSeconds(ctx)) } : {},

@@ -3,6 +3,7 @@
  * (contract §1.2), and the access token for the proxy (§2). Cookies that open but do not make one
  * session (§3, "One session, one id") are no session, and are cleared.
  */
+import type { DpopKeyData } from '../oidc/dpop.js';
 import { clearSessionCookies, readAccessTokenCookie, readSessionCookies, type IdentityData } from '../session/session-cookies.js';
 import { nowSeconds, type AgentContext, type AgentResult, type Cookies, type SessionBody } from './context.js';
 
@@ -11,6 +12,8 @@ export interface AccessTokenRead {
   readonly token: string;
   /** True when the token itself is known to have expired (the proxy answers `token_expired`). */
   readonly expired: boolean;
+  /** The key the token is bound to (DPoP); absent for a bearer token. */
+  readonly dpopKey?: DpopKeyData;
 }
 
 /** Logged in while the access-token cookie and the claims cookie of one session open. */
@@ -33,5 +36,5 @@ export function sessionBody(ctx: AgentContext, identity: Pick<IdentityData, 'c'>
 export async function readAccessToken(ctx: AgentContext, cookies: Cookies): Promise<AccessTokenRead | undefined> {
   const at = await readAccessTokenCookie(ctx, cookies);
   if (!at) return undefined;
-  return { token: at.data.t, expired: at.data.e !== undefined && at.data.e <= nowSeconds(ctx) };
+  return { token: at.data.t, expired: at.data.e !== undefined && at.data.e <= nowSeconds(ctx), ...(at.data.k ? { dpopKey: at.data.k } : {}) };
 }

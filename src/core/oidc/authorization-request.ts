@@ -16,6 +16,12 @@ export interface AuthorizationRequest {
   readonly codeVerifier: string;
 }
 
+/** What one login may set instead of the configuration. */
+export interface AuthorizationOptions {
+  /** The scope to request instead of TH_SCOPE (already checked against the allowed scopes). */
+  readonly scope?: string;
+}
+
 export interface AuthorizationRequestDeps {
   readonly config: Config;
   readonly idp: IdpFetch;
@@ -26,6 +32,7 @@ export async function buildAuthorizationRequest(
   as: oauth.AuthorizationServer,
   extraParams: Readonly<Record<string, string>>,
   deps: AuthorizationRequestDeps,
+  options: AuthorizationOptions = {},
 ): Promise<AuthorizationRequest> {
   const { config, idp, credentials } = deps;
   const codeVerifier = oauth.generateRandomCodeVerifier();
@@ -36,7 +43,7 @@ export async function buildAuthorizationRequest(
     client_id: config.clientId,
     response_type: 'code',
     redirect_uri: config.redirectUri,
-    scope: config.scope,
+    scope: options.scope ?? config.scope,
     state,
     nonce,
     code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifier),

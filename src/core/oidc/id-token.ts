@@ -11,7 +11,7 @@ import { JWT_INVALID_DETAIL, type JwtProfile, type JwtValidator } from './jwt-va
 
 const MAX_ID_TOKEN_LENGTH = 16 * 1024;
 /** Other kinds of JWT an IdP signs with the same keys; none of them is an ID token (RFC 8725 §3.11). */
-const FOREIGN_JWT_TYPES = ['logout+jwt', 'at+jwt', 'dpop+jwt', 'token-introspection+jwt', 'secevent+jwt', 'client-authentication+jwt', 'jwt-bearer'];
+export const FOREIGN_JWT_TYPES = ['logout+jwt', 'at+jwt', 'dpop+jwt', 'token-introspection+jwt', 'secevent+jwt', 'client-authentication+jwt', 'jwt-bearer'];
 
 export interface IdTokenExpectations {
   /** The nonce of this login (the code exchange). */

@@ -1,6 +1,6 @@
 /**
- * Validation of a JWT the IdP signed (an ID token, a back-channel logout token, an introspection
- * JWT): the signature against the issuer's key set with an algorithm allow-list (never `none`, never
+ * Validation of a JWT the IdP signed (an ID token, a back-channel logout token, a signed userinfo
+ * response, an introspection JWT): the signature against the issuer's key set with an algorithm allow-list (never `none`, never
  * HMAC keyed with a public key), the key set fetched again once when the `kid` is unknown, `iss`
  * exactly ours, `aud` ours and nobody else's, `exp`/`nbf`/`iat` with the clock skew, the claims its
  * kind needs or must not have, and its `typ` (RFC 8725 §3.11: one kind of JWT is never accepted as
@@ -72,6 +72,7 @@ export const JWT_INVALID_DETAIL: Record<JwtKind, string> = {
   id_token: 'The ID token is invalid',
   logout_token: 'The logout token is invalid',
   introspection_jwt: 'The authorization server sent an invalid token',
+  userinfo_jwt: 'The signed userinfo response is invalid',
 };
 
 /** The error for a refused JWT of `kind`. */

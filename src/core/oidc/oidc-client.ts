@@ -1,6 +1,6 @@
 /**
  * The OpenID Connect client the agent uses: discovery, the authorization request (PKCE S256, state,
- * nonce, optional PAR), the code exchange, refresh, revocation and the end-session URL, composed
+ * nonce, optional PAR), the code exchange, refresh, revocation, userinfo and the end-session URL, composed
  * from one file per concern in this folder.
  *
  * Protocol mechanics come from oauth4webapi (certified, Web APIs only). What it leaves to the
@@ -11,16 +11,18 @@
  */
 import type { JWTPayload } from 'jose';
 import type { Config } from '../types.js';
-import { buildAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
+import { buildAuthorizationRequest, type AuthorizationOptions, type AuthorizationRequest } from './authorization-request.js';
 import { createClientAuthentication } from './client-auth.js';
 import { createDiscovery, type ServerState } from './discovery.js';
+import { createDpopKeys, type DpopKeyData, type DpopKeys } from './dpop.js';
 import { endSessionUrl } from './end-session.js';
 import { createIdTokenValidator, type IdTokenExpectations } from './id-token.js';
 import { createIdpFetch } from './idp-fetch.js';
 import { createJwtValidator, type JwtProfile, type VerifiedJwt } from './jwt-validation.js';
 import { createTokenEndpoint, toTokenSet, type CodeExchangeExpectations, type RevocationResult, type TokenSet } from './token-endpoint.js';
+import { fetchUserinfo } from './userinfo.js';
 
-export type { AuthorizationRequest } from './authorization-request.js';
+export type { AuthorizationOptions, AuthorizationRequest } from './authorization-request.js';
 export type { TokenSet } from './token-endpoint.js';
 
 export interface CoreDeps {
@@ -31,21 +33,25 @@ export interface CoreDeps {
 }
 
 export interface OidcClient {
+  /** The sessions' DPoP keys, imported once per instance, and the proofs they sign. */
+  readonly dpop: DpopKeys;
   /** The IdP's metadata and key set, cached (see discovery.ts). */
   getServer(options?: { forceRefresh?: boolean }): Promise<ServerState>;
   /** Verifies an ID token's signature and the project's claim rules; refetches keys once on an unknown `kid`. */
   validateIdToken(idToken: string, expected: IdTokenExpectations): Promise<JWTPayload>;
   /** Verifies another kind of JWT from the IdP (a logout token) under its profile, with the same keys and rules. */
   verifyJwt(token: string, profile: JwtProfile): Promise<VerifiedJwt>;
-  buildAuthorizationRequest(extraParams: Readonly<Record<string, string>>): Promise<AuthorizationRequest>;
-  /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss). */
-  exchangeCode(callback: URLSearchParams, expected: CodeExchangeExpectations): Promise<TokenSet>;
-  /** The refresh grant. `invalid_grant` means the session is over. */
-  refresh(refreshToken: string, expectedSub: string | undefined, extraParams?: Readonly<Record<string, string>>): Promise<TokenSet>;
+  buildAuthorizationRequest(extraParams: Readonly<Record<string, string>>, options?: AuthorizationOptions): Promise<AuthorizationRequest>;
+  /** The code exchange; `callback` holds the parameters the SPA forwarded (code, state, iss). With `dpopKey`, the token is bound to it. */
+  exchangeCode(callback: URLSearchParams, expected: CodeExchangeExpectations, dpopKey?: DpopKeyData): Promise<TokenSet>;
+  /** The refresh grant. `invalid_grant` means the session is over. With `dpopKey`, the new token is bound to it. */
+  refresh(refreshToken: string, expectedSub: string | undefined, extraParams?: Readonly<Record<string, string>>, dpopKey?: DpopKeyData): Promise<TokenSet>;
   /** RFC 7009 revocation; false when the IdP has no endpoint or refused. Never throws. */
   revokeRefreshToken(refreshToken: string): Promise<RevocationResult>;
   /** The RP-initiated logout URL, or undefined when the IdP has no end-session endpoint. */
   endSessionUrl(): Promise<string | undefined>;
+  /** The userinfo endpoint's claims for the access token, which must be about `expectedSub` (see userinfo.ts). */
+  userinfo(accessToken: string, expectedSub: string): Promise<JWTPayload>;
 }
 
 export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
@@ -55,27 +61,29 @@ export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
   const jwt = createJwtValidator({ issuer: config.issuer, audience: config.clientId, clockSkew: config.clockSkew, now: deps.now, discovery });
   const idTokens = createIdTokenValidator(config, jwt);
   const tokens = createTokenEndpoint(config, { idp, credentials });
+  const dpop = createDpopKeys(deps.now);
 
   return {
+    dpop,
     getServer: (options) => discovery.getServer(options),
     validateIdToken: (idToken, expected) => idTokens.validate(idToken, expected),
     verifyJwt: (token, profile) => jwt.verify(token, profile),
 
-    async buildAuthorizationRequest(extraParams) {
+    async buildAuthorizationRequest(extraParams, options) {
       const { as } = await discovery.getServer();
-      return buildAuthorizationRequest(as, extraParams, { config, idp, credentials });
+      return buildAuthorizationRequest(as, extraParams, { config, idp, credentials }, options);
     },
 
-    async exchangeCode(callback, expected) {
+    async exchangeCode(callback, expected, dpopKey) {
       const { as } = await discovery.getServer();
-      const result = await tokens.exchangeCode(as, callback, expected);
+      const result = await tokens.exchangeCode(as, callback, expected, dpopKey && (await dpop.keyPair(dpopKey)));
       const claims = await idTokens.validate(result.id_token!, { nonce: expected.nonce, accessToken: result.access_token });
       return toTokenSet(result, claims, deps.now());
     },
 
-    async refresh(refreshToken, expectedSub, extraParams = {}) {
+    async refresh(refreshToken, expectedSub, extraParams = {}, dpopKey) {
       const { as } = await discovery.getServer();
-      const result = await tokens.refresh(as, refreshToken, extraParams);
+      const result = await tokens.refresh(as, refreshToken, extraParams, dpopKey && (await dpop.keyPair(dpopKey)));
       // OIDC Core 12.2: a refreshed ID token must be for the same user.
       const claims = typeof result.id_token === 'string'
         ? await idTokens.validate(result.id_token, { accessToken: result.access_token, ...(expectedSub ? { sub: expectedSub } : {}) })
@@ -96,6 +104,11 @@ export function createOidcClient(config: Config, deps: CoreDeps): OidcClient {
     async endSessionUrl() {
       const { as } = await discovery.getServer();
       return endSessionUrl(as, config);
+    },
+
+    async userinfo(accessToken, expectedSub) {
+      const { as } = await discovery.getServer();
+      return fetchUserinfo(as, accessToken, expectedSub, { config, idp, credentials, jwt });
     },
   };
 }

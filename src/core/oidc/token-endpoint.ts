@@ -4,6 +4,10 @@
  * `authorization_server_error`, a refusal is 400 `authorization_error` (401 `session_expired` for
  * a refresh answered `invalid_grant`), an answer that is no token response is 502, and a token
  * response that breaks a rule is 400 `invalid_request`.
+ *
+ * With a DPoP key (TH_DPOP), the code exchange and the refresh carry a proof from oauth4webapi's
+ * DPoP handle (RFC 9449 §5), with the provider's last nonce; a `use_dpop_nonce` answer is retried
+ * once with the nonce it brought (§8), and a token that comes back a bearer token is refused.
  */
 import * as oauth from 'oauth4webapi';
 import type { JWTPayload } from 'jose';
@@ -11,6 +15,7 @@ import type { Config } from '../types.js';
 import { TokenHandlerError, oauthErrorForLog, type HttpErrorStatus, type OAuthErrorForLog } from '../errors.js';
 import type { ClientAuthentication } from './client-auth.js';
 import type { IdpFetch } from './idp-fetch.js';
+import { createNonceMemory, type NonceMemory } from './dpop.js';
 
 export interface TokenSet {
   readonly accessToken: string;
@@ -40,39 +45,47 @@ export interface CodeExchangeExpectations {
 }
 
 export interface TokenEndpoint {
-  /** Validates the authorization response (`callback`: code, state, iss) and exchanges the code; the ID token is required. */
-  exchangeCode(as: oauth.AuthorizationServer, callback: URLSearchParams, expected: CodeExchangeExpectations): Promise<oauth.TokenEndpointResponse>;
-  /** The refresh grant. `invalid_grant` means the session is over (401 `session_expired`). */
-  refresh(as: oauth.AuthorizationServer, refreshToken: string, extraParams: Readonly<Record<string, string>>): Promise<oauth.TokenEndpointResponse>;
+  /**
+   * Validates the authorization response (`callback`: code, state, iss) and exchanges the code; the
+   * ID token is required. With `dpop`, the token must come back bound to that key.
+   */
+  exchangeCode(as: oauth.AuthorizationServer, callback: URLSearchParams, expected: CodeExchangeExpectations, dpop?: CryptoKeyPair): Promise<oauth.TokenEndpointResponse>;
+  /** The refresh grant. `invalid_grant` means the session is over (401 `session_expired`). With `dpop`, as for the code. */
+  refresh(as: oauth.AuthorizationServer, refreshToken: string, extraParams: Readonly<Record<string, string>>, dpop?: CryptoKeyPair): Promise<oauth.TokenEndpointResponse>;
   /** RFC 7009 revocation of a refresh token; never throws. */
   revoke(as: oauth.AuthorizationServer, refreshToken: string): Promise<RevocationResult>;
 }
 
 export function createTokenEndpoint(config: Config, deps: { readonly idp: IdpFetch; readonly credentials: ClientAuthentication }): TokenEndpoint {
   const { idp, credentials } = deps;
+  // The provider's nonce serves every session's proofs on this instance (it is the server's, not the key's).
+  const nonces = createNonceMemory(8);
+  const send = (as: oauth.AuthorizationServer, keyPair: CryptoKeyPair | undefined, request: (options: oauth.TokenEndpointRequestOptions) => Promise<Response>) =>
+    sendWithDpop(as, keyPair, { idp, credentials, nonces }, request);
   return {
-    async exchangeCode(as, callback, expected) {
+    async exchangeCode(as, callback, expected, dpop) {
       let parameters: URLSearchParams;
       try {
         parameters = oauth.validateAuthResponse(as, credentials.client(), callback, expected.state);
       } catch (cause) {
         throw new TokenHandlerError('invalid_request', { reason: 'authorization_response_invalid', detail: 'The authorization response is invalid', cause });
       }
-      const response = await idp.call('token_endpoint_unreachable', async () =>
-        oauth.authorizationCodeGrantRequest(as, credentials.client(), await credentials.auth(), parameters, config.redirectUri, expected.codeVerifier, idp.requestOptions()),
+      const response = await send(as, dpop, async (options) =>
+        oauth.authorizationCodeGrantRequest(as, credentials.client(), await credentials.auth(), parameters, config.redirectUri, expected.codeVerifier, options),
       );
-      return processTokenResponse(
+      const result = await processTokenResponse(
         response,
         (r) => oauth.processAuthorizationCodeResponse(as, credentials.client(), r, { expectedNonce: expected.nonce, requireIdToken: true }),
         (error) => refused(error, 'The authorization server refused the code exchange'),
       );
+      return dpop ? dpopBound(result) : result;
     },
 
-    async refresh(as, refreshToken, extraParams) {
-      const response = await idp.call('token_endpoint_unreachable', async () =>
-        oauth.refreshTokenGrantRequest(as, credentials.client(), await credentials.auth(), refreshToken, { ...idp.requestOptions(), additionalParameters: extraParams }),
+    async refresh(as, refreshToken, extraParams, dpop) {
+      const response = await send(as, dpop, async (options) =>
+        oauth.refreshTokenGrantRequest(as, credentials.client(), await credentials.auth(), refreshToken, { ...options, additionalParameters: extraParams }),
       );
-      return processTokenResponse(
+      const result = await processTokenResponse(
         response,
         (r) => oauth.processRefreshTokenResponse(as, credentials.client(), r),
         (error) =>
@@ -80,6 +93,7 @@ export function createTokenEndpoint(config: Config, deps: { readonly idp: IdpFet
             ? new TokenHandlerError('session_expired', { reason: 'refresh_invalid_grant', cause: error })
             : refused(error, 'The authorization server refused the refresh'),
       );
+      return dpop ? dpopBound(result) : result;
     },
 
     async revoke(as, refreshToken) {
@@ -96,6 +110,58 @@ export function createTokenEndpoint(config: Config, deps: { readonly idp: IdpFet
       }
     },
   };
+}
+
+/**
+ * One request to the token endpoint, with a DPoP proof when there is a key: the provider's last
+ * nonce goes in it, every answer's `DPoP-Nonce` is kept, and a `use_dpop_nonce` refusal is sent
+ * once more with the nonce it brought (RFC 9449 §8). Never twice: a provider that keeps asking gets
+ * its refusal back as an error.
+ */
+async function sendWithDpop(
+  as: oauth.AuthorizationServer,
+  keyPair: CryptoKeyPair | undefined,
+  deps: { readonly idp: IdpFetch; readonly credentials: ClientAuthentication; readonly nonces: NonceMemory },
+  request: (options: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+): Promise<Response> {
+  const { idp, nonces } = deps;
+  const origin = new URL(as.token_endpoint ?? as.issuer).origin;
+  const handle = keyPair
+    ? oauth.DPoP(deps.credentials.client(), keyPair, {
+        [oauth.modifyAssertion]: (_header, payload) => {
+          const nonce = nonces.get(origin);
+          if (nonce !== undefined) payload['nonce'] = nonce;
+        },
+      })
+    : undefined;
+  const once = async () => {
+    const response = await idp.call('token_endpoint_unreachable', () => request({ ...idp.requestOptions(), ...(handle ? { DPoP: handle } : {}) }));
+    return { response, nonce: handle ? nonces.learn(origin, response.headers.get('dpop-nonce')) : undefined };
+  };
+  const first = await once();
+  if (first.nonce === undefined || first.response.status !== 400 || (await oauthError(first.response)) !== 'use_dpop_nonce') return first.response;
+  return (await once()).response;
+}
+
+/** The `error` of an OAuth error answer (RFC 6749 §5.2), read from a copy. */
+async function oauthError(response: Response): Promise<unknown> {
+  try {
+    return ((await response.clone().json()) as { error?: unknown }).error;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A token asked for with a proof must come back bound to the key (`token_type` DPoP, RFC 9449 §5):
+ * a provider that ignores DPoP would otherwise quietly turn TH_DPOP=on into bearer tokens.
+ */
+function dpopBound(result: oauth.TokenEndpointResponse): oauth.TokenEndpointResponse {
+  // oauth4webapi lower-cases token_type.
+  if (result.token_type !== 'dpop') {
+    throw new TokenHandlerError('invalid_request', { reason: 'token_not_dpop_bound', detail: 'The authorization server did not bind the token to the DPoP key' });
+  }
+  return result;
 }
 
 /** The access token's lifetime and what came with it, as the agent keeps it. */

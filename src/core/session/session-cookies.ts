@@ -1,12 +1,14 @@
 /**
- * The session's cookies: the access token (`at`), the refresh token (`rt`) and the ID claims
- * (`id`), each sealed with the session's random id (contract §3, "One session, one id"). The
+ * The session's cookies: the access token (`at`, with the session's DPoP key when TH_DPOP is on),
+ * the refresh token (`rt`) and the ID claims (`id`), each sealed with the session's random id
+ * (contract §3, "One session, one id"). The
  * access-token cookie is the anchor: it is `__Host-`, which a sibling subdomain cannot set, while
  * it can plant `__Secure-` ones. So refresh-token and ID cookies count only beside the access-token
  * cookie of the same session; any other mix is no session at all, and is cleared.
  */
 import type { Clock } from '../ports.js';
 import { TokenHandlerError } from '../errors.js';
+import { isDpopKeyData, type DpopKeyData } from '../oidc/dpop.js';
 import type { Sealer } from './cookie-seal.js';
 import { CookieTooLargeError, cookieSpec, cookiesToClear, cookiesToStore, presentNames, readCookieValue, type CookieKind, type CookieNames, type SetCookie } from './cookie-table.js';
 
@@ -31,6 +33,11 @@ export interface AccessTokenData {
   readonly e?: number;
   /** granted scope */
   readonly s?: string;
+  /**
+   * The session's DPoP private key (RFC 9449), beside the token bound to it: the proxy signs a
+   * proof on every call, and every proxied path gets this cookie (~200 bytes more, sealed).
+   */
+  readonly k?: DpopKeyData;
 }
 
 export interface RefreshTokenData {
@@ -101,6 +108,8 @@ export interface SessionToStore {
   readonly tokens: SessionTokens;
   /** The claims to keep; absent on a refresh that brought no ID token. */
   readonly identity?: Omit<IdentityData, 'sid'>;
+  /** The key the access token is bound to (DPoP); absent for a bearer token. */
+  readonly dpopKey?: DpopKeyData;
 }
 
 /** 128 random bits, base64url: 22 characters in each of the three cookies. */
@@ -119,7 +128,12 @@ function sessionIdOf(data: unknown): string | undefined {
 /** The access-token cookie, when it opens and carries a session id (the proxy needs no more). */
 export async function readAccessTokenCookie(settings: SessionCookieSettings, cookies: Cookies): Promise<Unsealed<AccessTokenData> | undefined> {
   const at = await settings.sealer.unseal<AccessTokenData>('at', readCookieValue(cookies, settings.names.at));
-  return at && sessionIdOf(at.data) !== undefined ? at : undefined;
+  return at && sessionIdOf(at.data) !== undefined && keyIsWellFormed(at.data) ? at : undefined;
+}
+
+/** A key that is there must be one generateDpopKey made; the proxy takes a cookie with any other for no session. */
+function keyIsWellFormed(data: AccessTokenData): boolean {
+  return data.k === undefined || isDpopKeyData(data.k);
 }
 
 /** Opens the session's cookies and judges whether they make one session. */
@@ -171,6 +185,7 @@ export async function storeSessionCookies(settings: SessionCookieSettings, sessi
     t: tokens.accessToken,
     ...(expiresAt !== undefined ? { e: expiresAt } : {}),
     ...(tokens.scope !== undefined ? { s: tokens.scope } : {}),
+    ...(session.dpopKey !== undefined ? { k: session.dpopKey } : {}),
   };
   const out: SetCookie[] = [];
   try {
