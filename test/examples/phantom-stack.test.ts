@@ -59,4 +59,8 @@ describe('DEMO_OPAQUE_ACCESS_TOKENS', () => {
   it('refuses a value that is not a yes or a no', async () => {
     await expect(startStack({ ports: RANDOM_PORTS, env: { DEMO_OPAQUE_ACCESS_TOKENS: 'maybe' }, quiet: true })).rejects.toThrow('DEMO_OPAQUE_ACCESS_TOKENS must be 1 or 0, got "maybe"');
   });
+
+  it('refuses to be combined with DEMO_DPOP (the example API checks one or the other)', async () => {
+    await expect(startStack({ ports: RANDOM_PORTS, env: { DEMO_OPAQUE_ACCESS_TOKENS: '1', DEMO_DPOP: '1' }, quiet: true })).rejects.toThrow('DEMO_DPOP and DEMO_OPAQUE_ACCESS_TOKENS cannot be combined');
+  });
 });
