@@ -8,7 +8,7 @@ const WORKERD_TESTS = 'test/runtime/workers/**/*.test.ts';
 // processes; test/app/proxy.test.ts drives the Node adapter over node:http (absolute-form targets,
 // streaming through @hono/node-server); test/core and test/config are plain functions whose
 // runtime-specific parts (Web Crypto, fetch, Headers) the shared suites exercise in workerd anyway.
-const SHARED_SUITES = ['test/app/flow.test.ts', 'test/app/audit.test.ts', 'test/app/agent-checks.test.ts', 'test/app/session-binding.test.ts', 'test/app/userinfo.test.ts', 'test/app/login-parameters.test.ts', 'test/app/dpop.test.ts'];
+const SHARED_SUITES = ['test/app/flow.test.ts', 'test/app/audit.test.ts', 'test/app/agent-checks.test.ts', 'test/app/session-binding.test.ts', 'test/app/userinfo.test.ts', 'test/app/login-parameters.test.ts', 'test/app/dpop.test.ts', 'test/app/phantom-token.test.ts'];
 
 export default defineConfig({
   test: {

@@ -10,7 +10,14 @@
  *       keep-alive agent, the classic yardstick; and (c') the same with fetch, which is what the
  *       token handler forwards with, to tell the cost of the fetch API from the cost of our work.
  * Load comes from autocannon. Then a tight loop over the proxy's own per-request functions
- * (path checks, unseal, header rewriting, and a DPoP proof as TH_DPOP makes one per call) measures their CPU time per request.
+ * (path checks, unseal, header rewriting, a DPoP proof as TH_DPOP makes one per call, an
+ * introspection cache hit) measures their CPU time per request.
+ *
+ * Phantom tokens (d): a second demo provider issuing opaque access tokens and two more token
+ * handlers logged in there: (d) a route without introspection, (d') an `introspect` route whose
+ * answers stay cached (TH_INTROSPECTION_CACHE_TTL=3600: every request a cache hit), and (d'') the
+ * same with TH_INTROSPECTION_CACHE_TTL=0 (every request a miss: one introspection at the provider,
+ * which runs in this parent process; its CPU is reported as `idp`).
  *
  * Fairness on a 2-core machine: the load generator would otherwise take CPU from whatever it
  * measures. When `taskset` exists, autocannon is pinned to CPU 0 and every server to CPU 1, so each
@@ -258,6 +265,8 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   const { matchRoute } = await import('../src/core/proxy/routes.js');
   const { createSealer } = await import('../src/core/session/cookie-seal.js');
   const { nodeUnsealCrypto } = await import('../src/adapters/node/unseal-crypto.js');
+  const { createCachingIntrospector } = await import('../src/core/oidc/introspection-cache.js');
+  const { createHash } = await import('node:crypto');
   const config = parseConfig(env);
   const coreDeps = { fetch: () => Promise.reject(new Error('no network in the CPU loop')), now: Date.now };
   // As the Node server runs it (node:crypto primitives), and with Web Crypto as on Workers, for reference.
@@ -292,6 +301,14 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   const dpopKey = await generateDpopKey();
   const upstreamUrl = match.route.upstream + match.rest + search;
   const dpopProof = await measure(() => agent.oidc.dpop.proof(dpopKey, { htm: 'GET', url: upstreamUrl, accessToken: at.token }));
+  // A cache hit as the Node server does it (node:crypto SHA-256 of the token, a map lookup), for a 1 KB JWT.
+  const phantomJwt = 'x'.repeat(1024);
+  const cache = createCachingIntrospector(
+    { introspect: async () => ({ jwt: phantomJwt, exp: undefined }) },
+    { ttlSeconds: 3600, now: Date.now, digest: (token) => createHash('sha256').update(token).digest('base64url') },
+  );
+  await cache.jwtFor(at.token);
+  const introspectionHit = await measure(() => cache.jwtFor(at.token));
   const all = await measure(async () => {
     assertSafePath(path);
     const m = matchRoute(config.apiRoutes, path)!;
@@ -301,7 +318,7 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   });
   return {
     iterations,
-    us_per_request: { path_checks: paths, unseal, rewrite_request_headers: rewrite, filter_response_headers: response, total: all, unseal_with_web_crypto: unsealWebCrypto, dpop_proof: dpopProof },
+    us_per_request: { path_checks: paths, unseal, rewrite_request_headers: rewrite, filter_response_headers: response, total: all, unseal_with_web_crypto: unsealWebCrypto, dpop_proof: dpopProof, introspection_cache_hit: introspectionHit },
     key_derivations_during_loop: agent.sealer.derivations - derivationsBefore,
   };
 }
@@ -349,6 +366,13 @@ async function main(): Promise<void> {
     accessTokenTtl: 3600,
     apiAudience: 'http://127.0.0.1:8082',
   });
+  const opaqueProvider = await startDemoProvider({
+    port: 0,
+    clients: [{ client_id: CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [`${PUBLIC_ORIGIN}/`], post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`] }],
+    accessTokenTtl: 3600,
+    apiAudience: 'http://127.0.0.1:8082',
+    opaqueAccessTokens: true,
+  });
   const children: ChildProcess[] = [];
   try {
     const upstream = await startRole('upstream');
@@ -366,10 +390,27 @@ async function main(): Promise<void> {
     const tokenHandler = await startRole('token-handler', { ...env, BENCH_UPSTREAM: upstream.url });
     const plain = await startRole('plain-proxy', { BENCH_UPSTREAM: upstream.url });
     const plainFetch = await startRole('plain-proxy-fetch', { BENCH_UPSTREAM: upstream.url });
-    children.push(tokenHandler.proc, plain.proc, plainFetch.proc);
+    // Phantom tokens: opaque tokens from the second provider; /plain without introspection for comparison.
+    const phantomEnv = {
+      ...env,
+      TH_ISSUER: opaqueProvider.issuer,
+      TH_API_ROUTES: `/api=${upstream.url}/api,/plain=${upstream.url}/api`,
+      TH_API_ROUTE_OPTIONS: '/api=introspect',
+      TH_INTROSPECTION_CACHE_TTL: '3600',
+    };
+    const phantom = await startRole('token-handler', phantomEnv);
+    const phantomMiss = await startRole('token-handler', { ...phantomEnv, TH_INTROSPECTION_CACHE_TTL: '0' });
+    children.push(tokenHandler.proc, plain.proc, plainFetch.proc, phantom.proc, phantomMiss.proc);
 
     const cookie = await login(tokenHandler.url);
     const headers = browserHeaders(cookie);
+    const phantomHeaders = browserHeaders(await login(phantom.url));
+    const phantomMissHeaders = browserHeaders(await login(phantomMiss.url));
+    for (const [url, h] of [[phantom.url + PATH, phantomHeaders], [phantomMiss.url + PATH, phantomMissHeaders]] as const) {
+      const answer = await fetch(url, { headers: h });
+      if (answer.status !== 200) throw new Error(`the phantom token handler answered ${answer.status} to the benchmark request`);
+      await answer.arrayBuffer();
+    }
     // The proxied request must really carry a bearer token upstream, and answer 200.
     const probe = await fetch(tokenHandler.url + PATH, { headers });
     if (probe.status !== 200) throw new Error(`the token handler answered ${probe.status} to the benchmark request`);
@@ -377,12 +418,17 @@ async function main(): Promise<void> {
     if ((await upstream.stats())['withBearer']! < 1) throw new Error('the upstream never saw a bearer token');
     const thBefore = await tokenHandler.stats();
 
+    // The providers run in this process: its CPU during a run is theirs (and autocannon's parent, idle).
+    const idp = { pid: process.pid } as ChildProcess;
     const targets = {
-      a_direct: { url: upstream.url + PATH, watch: { upstream: upstream.proc } },
-      b_token_handler: { url: tokenHandler.url + PATH, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
-      b_public_route: { url: tokenHandler.url + PATH.replace('/api/', '/pub/'), watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
-      c_plain_proxy: { url: plain.url + PATH, watch: { proxy: plain.proc, upstream: upstream.proc } },
-      c_plain_proxy_fetch: { url: plainFetch.url + PATH, watch: { proxy: plainFetch.proc, upstream: upstream.proc } },
+      a_direct: { url: upstream.url + PATH, headers, watch: { upstream: upstream.proc } },
+      b_token_handler: { url: tokenHandler.url + PATH, headers, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
+      b_public_route: { url: tokenHandler.url + PATH.replace('/api/', '/pub/'), headers, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
+      c_plain_proxy: { url: plain.url + PATH, headers, watch: { proxy: plain.proc, upstream: upstream.proc } },
+      c_plain_proxy_fetch: { url: plainFetch.url + PATH, headers, watch: { proxy: plainFetch.proc, upstream: upstream.proc } },
+      d_no_introspection: { url: phantom.url + PATH.replace('/api/', '/plain/'), headers: phantomHeaders, watch: { proxy: phantom.proc, upstream: upstream.proc } },
+      d_introspect_hit: { url: phantom.url + PATH, headers: phantomHeaders, watch: { proxy: phantom.proc, upstream: upstream.proc, idp } },
+      d_introspect_miss: { url: phantomMiss.url + PATH, headers: phantomMissHeaders, watch: { proxy: phantomMiss.proc, upstream: upstream.proc, idp } },
     };
     // BENCH_ONLY=b_token_handler,c_plain_proxy measures a subset (for quick comparisons; results.json then lacks the rest).
     const only = process.env['BENCH_ONLY']?.split(',');
@@ -391,8 +437,8 @@ async function main(): Promise<void> {
     console.log(`# ${rounds} rounds x ${Object.keys(targets).length} targets, ${seconds} s each after ${warmup} s warm-up, ${connections} connections; ${pin && cpus >= 2 ? 'autocannon on CPU 0, servers on CPU 1' : 'no CPU pinning'}`);
     for (let round = 1; round <= rounds; round++) {
       for (const [name, t] of Object.entries(targets)) {
-        if (warmup > 0) await load(t.url, headers, warmup, connections, {});
-        const run = await load(t.url, headers, seconds, connections, t.watch);
+        if (warmup > 0) await load(t.url, t.headers, warmup, connections, {});
+        const run = await load(t.url, t.headers, seconds, connections, t.watch);
         if (run.non2xx > 0 || run.errors > 0) throw new Error(`${name}: ${run.non2xx} non-2xx answers and ${run.errors} errors`);
         runs[name]!.push(run);
         console.log(`round ${round} ${name.padEnd(20)} ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  cpu/req ${JSON.stringify(run.cpuPerRequestUs)} µs  cpu share ${JSON.stringify(run.cpuShare)}`);
@@ -409,6 +455,7 @@ async function main(): Promise<void> {
           p99_ms: median(list.map((r) => r.p99)),
           proxy_cpu_us_per_request: list[0]!.cpuPerRequestUs['proxy'] === undefined ? undefined : median(list.map((r) => r.cpuPerRequestUs['proxy']!)),
           upstream_cpu_us_per_request: median(list.map((r) => r.cpuPerRequestUs['upstream'] ?? 0)),
+          ...(list[0]!.cpuPerRequestUs['idp'] !== undefined ? { idp_cpu_us_per_request: median(list.map((r) => r.cpuPerRequestUs['idp']!)) } : {}),
           autocannon_cpu_share: median(list.map((r) => r.cpuShare['autocannon'] ?? 0)),
           rounds_rps: list.map((r) => r.rps),
         },
@@ -434,6 +481,7 @@ async function main(): Promise<void> {
         total: pick('total'),
         unseal_with_web_crypto: pick('unseal_with_web_crypto'),
         dpop_proof: pick('dpop_proof'),
+        introspection_cache_hit: pick('introspection_cache_hit'),
       },
       key_derivations_during_loop: Math.max(...loops.map((l) => l.key_derivations_during_loop)),
     };
@@ -449,6 +497,15 @@ async function main(): Promise<void> {
       b_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler)),
       b_over_c_fetch: round(cpuOf(summary.c_plain_proxy_fetch) / cpuOf(summary.b_token_handler)),
     };
+    // Phantom tokens: what introspection adds to the same token handler's route without it.
+    const proxyCpu = (t: { proxy_cpu_us_per_request?: number }) => t.proxy_cpu_us_per_request ?? 0;
+    const introspection = {
+      hit_cost_us: round(proxyCpu(summary.d_introspect_hit) - proxyCpu(summary.d_no_introspection), 1),
+      miss_cost_us: round(proxyCpu(summary.d_introspect_miss) - proxyCpu(summary.d_no_introspection), 1),
+      hit_over_no_introspection: round(summary.d_introspect_hit.rps / summary.d_no_introspection.rps),
+      hit_over_c: round(summary.d_introspect_hit.rps / summary.c_plain_proxy.rps),
+      miss_over_c: round(summary.d_introspect_miss.rps / summary.c_plain_proxy.rps),
+    };
     const results = {
       command: 'npm run bench',
       date: new Date().toISOString(),
@@ -458,6 +515,7 @@ async function main(): Promise<void> {
       ratios,
       cpu_bound_ratios: cpuBoundRatios,
       cookie_work_cpu: loop,
+      introspection,
       // The session's cost inside the running server: CPU per request with a session minus on a public route.
       session_cpu_in_server_us: summary.b_token_handler.proxy_cpu_us_per_request! - summary.b_public_route.proxy_cpu_us_per_request!,
       checks: {
@@ -469,6 +527,7 @@ async function main(): Promise<void> {
         cookie_work_under_0_2_ms: loop.us_per_request.total < 200,
         dpop_proof_under_0_2_ms: loop.us_per_request.dpop_proof < 200,
         b_over_c_at_least_0_9: ratios.b_over_c >= 0.9,
+        introspection_hit_under_10_us: introspection.hit_cost_us < 10,
       },
     };
     writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
@@ -476,11 +535,13 @@ async function main(): Promise<void> {
     for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(s.rps).padStart(6)} req/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms${s.proxy_cpu_us_per_request !== undefined ? `  proxy CPU ${s.proxy_cpu_us_per_request} µs/request` : ''}`);
     console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}   from CPU per request: b/c ${cpuBoundRatios.b_over_c}  b/c' ${cpuBoundRatios.b_over_c_fetch}`);
     console.log(`cookie work, CPU per request (µs): ${JSON.stringify(loop.us_per_request)}; in the server, a session route costs ${results.session_cpu_in_server_us} µs more than a public one`);
+    console.log(`phantom tokens: a cache hit costs ${introspection.hit_cost_us} µs of proxy CPU, a miss ${introspection.miss_cost_us} µs (plus the provider's); hit/c ${introspection.hit_over_c}, miss/c ${introspection.miss_over_c}`);
     console.log(`checks: ${JSON.stringify(results.checks)}  targets: ${JSON.stringify(results.targets)}`);
     console.log('wrote bench/results.json');
   } finally {
     for (const c of children) c.kill();
     await provider.close();
+    await opaqueProvider.close();
   }
 }
 

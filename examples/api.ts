@@ -11,6 +11,10 @@
 // With `dpop` (`DEMO_DPOP=1`), /api/* takes only `Authorization: DPoP <jwt>` with a proof that
 // passes every check of examples/dpop-verifier.ts, and can demand its own nonce; anything else is
 // 401 with a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1, §9).
+//
+// With opaque access tokens (the phantom token pattern, `introspectionAudience` set) it accepts
+// instead only the signed introspection responses (RFC 9701) the token handler forwards, and reads
+// the token's claims from their `token_introspection` member.
 
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
@@ -40,6 +44,12 @@ export type ExampleApiOptions = {
   onRequest?: (info: ApiRequestInfo) => void;
   /** Accept only DPoP-bound tokens with a valid proof (RFC 9449); `requireNonce` demands the API's nonce too. */
   dpop?: DpopVerifierOptions;
+  /**
+   * Phantom tokens: accept only signed introspection responses (`typ` token-introspection+jwt)
+   * addressed to this `aud` (the token handler's client id), for an active token whose own `aud`
+   * is `audience`; plain access tokens are then refused.
+   */
+  introspectionAudience?: string;
 };
 
 export type ExampleApi = { url: string; close(): Promise<void> };
@@ -50,7 +60,9 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 type Env = { Bindings: HttpBindings };
 
 export function createExampleApiApp(options: Omit<ExampleApiOptions, 'port' | 'host'>) {
-  const verify = createVerifier(options.issuer, options.audience, options.dpop ? 'DPoP' : 'Bearer');
+  const verify = options.introspectionAudience
+    ? createIntrospectionVerifier(options.issuer, options.audience, options.introspectionAudience)
+    : createVerifier(options.issuer, options.audience, options.dpop ? 'DPoP' : 'Bearer');
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
@@ -173,16 +185,12 @@ function dpopGate(settings: DpopVerifierOptions, verify: ReturnType<typeof creat
 }
 
 /**
- * Returns a function that validates `Authorization: <scheme> <jwt>` (Bearer, or DPoP in DPoP mode)
- * and gives its payload, or undefined for anything invalid (absent, another scheme, bad signature,
- * wrong iss/aud, expired...).
- * The JWKS location comes from the issuer's discovery document, fetched on first use (so the API
+ * The issuer's key set, located through its discovery document, fetched on first use (so the API
  * may start before the provider) and again after a failure.
  */
-function createVerifier(issuer: string, audience: string, scheme: 'Bearer' | 'DPoP') {
+function createJwksLoader(issuer: string) {
   let jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
-
-  const loadJwks = () => {
+  return () => {
     jwks ??= (async () => {
       const response = await fetch(new URL('.well-known/openid-configuration', withSlash(issuer)));
       if (!response.ok) throw new Error(`discovery answered ${response.status}`);
@@ -197,12 +205,25 @@ function createVerifier(issuer: string, audience: string, scheme: 'Bearer' | 'DP
     });
     return jwks;
   };
+}
 
+/** The token of `Authorization: <scheme> <token>`, or undefined. */
+function tokenOf(authorization: string | undefined, scheme: 'Bearer' | 'DPoP'): string | undefined {
+  return new RegExp(`^${scheme} ([A-Za-z0-9\\-._~+/]+=*)$`).exec(authorization ?? '')?.[1];
+}
+
+/**
+ * Returns a function that validates `Authorization: <scheme> <jwt>` (Bearer, or DPoP in DPoP mode)
+ * and gives its payload, or undefined for anything invalid (absent, another scheme, bad signature,
+ * wrong iss/aud, expired...).
+ */
+function createVerifier(issuer: string, audience: string, scheme: 'Bearer' | 'DPoP') {
+  const loadJwks = createJwksLoader(issuer);
   return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
-    const match = new RegExp(`^${scheme} ([A-Za-z0-9\\-._~+/]+=*)$`).exec(authorization ?? '');
-    if (!match) return undefined;
+    const token = tokenOf(authorization, scheme);
+    if (!token) return undefined;
     try {
-      const { payload } = await jwtVerify(match[1] as string, await loadJwks(), {
+      const { payload } = await jwtVerify(token, await loadJwks(), {
         issuer,
         audience,
         algorithms: ALGORITHMS,
@@ -210,6 +231,41 @@ function createVerifier(issuer: string, audience: string, scheme: 'Bearer' | 'DP
         requiredClaims: ['exp', 'sub'],
       });
       return payload;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/**
+ * The phantom token variant: `Authorization: Bearer <signed introspection response>` (RFC 9701).
+ * The JWT itself must be the provider's (signature, `iss`), typed token-introspection+jwt and
+ * addressed to the token handler (`aud`); what it says about the token comes only from its
+ * `token_introspection` member: active, not expired, for this API, with a subject. Gives those
+ * claims as the token's payload, or undefined. Its `iat` is when the token handler introspected,
+ * which may be up to TH_INTROSPECTION_CACHE_TTL ago: the token's own `exp` is what bounds it.
+ */
+function createIntrospectionVerifier(issuer: string, audience: string, introspectionAudience: string) {
+  const loadJwks = createJwksLoader(issuer);
+  return async (authorization: string | undefined): Promise<JWTPayload | undefined> => {
+    const token = tokenOf(authorization, 'Bearer');
+    if (!token) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, await loadJwks(), {
+        issuer,
+        audience: introspectionAudience,
+        typ: 'token-introspection+jwt',
+        algorithms: ALGORITHMS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ['iat'],
+      });
+      const claims = payload['token_introspection'] as (JWTPayload & { active?: unknown }) | undefined;
+      if (!claims || typeof claims !== 'object' || claims.active !== true) return undefined;
+      const now = Math.floor(Date.now() / 1000);
+      if (typeof claims.exp !== 'number' || claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return undefined;
+      if (claims.iss !== issuer || typeof claims.sub !== 'string') return undefined;
+      if (!(Array.isArray(claims.aud) ? claims.aud.includes(audience) : claims.aud === audience)) return undefined;
+      return claims;
     } catch {
       return undefined;
     }

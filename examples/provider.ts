@@ -3,9 +3,10 @@
 // It is oidc-provider (the certified OP implementation) configured the way the token handler
 // expects a production IdP to behave: confidential clients, PKCE (S256) always, rotating refresh
 // tokens, revocation, RP-initiated logout, PAR, RFC 9207 `iss`, and JWT access tokens that an API
-// can validate on its own against the JWKS. The login and consent pages are plain HTML forms
-// served by the same Node HTTP server in front of provider.callback(), so a test "browser" (or a
-// real one without JavaScript) can drive them.
+// can validate on its own against the JWKS (or, with `opaqueAccessTokens`, opaque ones with
+// introspection, RFC 7662, answered as signed JWTs, RFC 9701: the phantom token pattern). The
+// login and consent pages are plain HTML forms served by the same Node HTTP server in front of
+// provider.callback(), so a test "browser" (or a real one without JavaScript) can drive them.
 //
 // Everything oidc-provider would otherwise warn about as "development only" (signing keys, cookie
 // keys, the in-memory adapter, devInteractions, the default pages and policies) is configured with
@@ -58,6 +59,11 @@ export type DemoProviderOptions = {
    * nonce in every proof (a first proof without one gets `use_dpop_nonce`).
    */
   dpop?: { requireNonce?: boolean };
+  /**
+   * Opaque access tokens for the API instead of JWTs (the phantom token pattern): introspection
+   * (RFC 7662) is on, and answers every client with a signed JWT (RFC 9701) when it asks for one.
+   */
+  opaqueAccessTokens?: boolean;
 };
 
 export type DemoProvider = {
@@ -94,6 +100,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
   const host = options.host ?? '127.0.0.1';
   const accessTokenTtl = options.accessTokenTtl ?? 300;
   const { apiAudience } = options;
+  const opaque = options.opaqueAccessTokens === true;
 
   // The issuer must be known before the Provider is constructed, and with port 0 the port is only
   // known once the server listens: so listen first, build the Provider, then attach the handler.
@@ -118,7 +125,12 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
     jwks: { keys: [generateSigningKey()] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
 
-    clients: options.clients.map((client) => ({ ...toClientMetadata(client), ...(options.dpop ? { dpop_bound_access_tokens: true } : {}) })),
+    clients: options.clients.map((client) => ({
+      ...toClientMetadata(client),
+      ...(options.dpop ? { dpop_bound_access_tokens: true } : {}),
+      // RFC 9701: this client's introspection responses come as a JWT signed by the provider.
+      ...(opaque ? { introspection_signed_response_alg: 'RS256' } : {}),
+    })),
     responseTypes: ['code'],
 
     findAccount,
@@ -190,6 +202,13 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       // On by default in oidc-provider; a nonce secret lets it hand out nonces (RFC 9449 §8).
       ...(options.dpop ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop?.requireNonce === true } } : {}),
+      // The phantom token pattern: the token handler introspects the opaque tokens it holds.
+      introspection: {
+        enabled: opaque,
+        // A client may introspect only the tokens issued to it.
+        allowedPolicy: async (_ctx: KoaContextWithOIDC, client: Client, token: BaseTokenLike) => token.clientId === client.clientId,
+      },
+      jwtIntrospection: { enabled: opaque },
       pushedAuthorizationRequests: {
         enabled: true,
         requirePushedAuthorizationRequests: options.requirePar === true,
@@ -220,9 +239,9 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
             // mirrors what the user consented to (as most commercial IdPs do).
             scope: 'openid profile email offline_access',
             audience: apiAudience,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat: opaque ? 'opaque' : 'jwt',
             accessTokenTTL: accessTokenTtl,
-            jwt: { sign: { alg: 'RS256' } },
+            ...(opaque ? {} : { jwt: { sign: { alg: 'RS256' } } }),
           };
         },
       },

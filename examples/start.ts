@@ -12,6 +12,9 @@
 // API_AUDIENCE the `aud` the example API requires (default: its own URL, http://127.0.0.1:8082).
 // DEMO_DPOP=1 turns on DPoP (TH_DPOP): the demo provider binds tokens to the session's key and
 // the example API verifies every proof; both demand their nonces, so the retries are exercised.
+// DEMO_OPAQUE_ACCESS_TOKENS=1 shows the phantom token pattern: the demo provider issues opaque
+// access tokens, `/api` gets the `introspect` route option (the token handler introspects them into
+// signed introspection JWTs, RFC 9701), and the example API accepts only those.
 //
 // `startStack()` is what tests use: it accepts port 0 for any listener, and the public origin, the
 // provider's redirect URIs and the API audience then follow the ports actually chosen.
@@ -38,7 +41,7 @@ export type StackPorts = {
 export type StackOptions = {
   /** 0 picks a free port. */
   ports?: StackPorts;
-  /** Where TH_*, PORT, PROVIDER_PORT, API_PORT and DEMO_ACCESS_TOKEN_TTL are read; default process.env. */
+  /** Where TH_*, PORT, PROVIDER_PORT, API_PORT, DEMO_ACCESS_TOKEN_TTL and DEMO_OPAQUE_ACCESS_TOKENS are read; default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
   /** No banner and no token-handler log lines. */
   quiet?: boolean;
@@ -95,6 +98,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   const accessTokenTtl = positiveIntegerFromEnv(env, 'DEMO_ACCESS_TOKEN_TTL', 300);
   const dpop = env['DEMO_DPOP'] === '1' ? { requireNonce: true } : undefined;
+  const opaqueAccessTokens = flagFromEnv(env, 'DEMO_OPAQUE_ACCESS_TOKENS');
+  // The example API checks either DPoP proofs or introspection JWTs (which go as Bearer), not both.
+  if (dpop && opaqueAccessTokens) throw new Error('DEMO_DPOP and DEMO_OPAQUE_ACCESS_TOKENS cannot be combined');
   const overrides = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('TH_') && value !== undefined && value.trim() !== ''));
 
   // Everything started so far, closed in reverse order by close() or when start-up fails.
@@ -122,6 +128,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TH_COOKIE_KEYS: `k1:${randomSecret()},k2:${randomSecret()}`,
       TH_API_ROUTES: `/api=${apiUrl}/api`,
       ...(dpop ? { TH_DPOP: 'on' } : {}),
+      ...(opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
     };
     // A generated secret would make parseConfig choose client_secret_basic over a given private key.
     if (!overrides['TH_CLIENT_SECRET'] && !overrides['TH_CLIENT_PRIVATE_KEY']) defaults['TH_CLIENT_SECRET'] = randomSecret();
@@ -141,6 +148,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         accessTokenTtl,
         apiAudience: apiUrl,
         ...(dpop ? { dpop } : {}),
+        opaqueAccessTokens,
       });
       closers.push(() => provider.close());
       issuer = provider.issuer;
@@ -148,7 +156,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const settings: Record<string, string> = { ...defaults, TH_ISSUER: issuer, ...(overrides as Record<string, string>) };
     const config = parseConfig(settings);
-    apiListener.setHandler(nodeFetchListener(createExampleApiApp({ issuer: config.issuer, audience: env['API_AUDIENCE'] ?? apiUrl, ...(dpop ? { dpop } : {}) }).fetch));
+    const api = createExampleApiApp({
+      issuer: config.issuer,
+      audience: env['API_AUDIENCE'] ?? apiUrl,
+      ...(dpop ? { dpop } : {}),
+      // Phantom tokens: what reaches the API is the provider's introspection JWT, addressed to the token handler.
+      ...(opaqueAccessTokens ? { introspectionAudience: config.clientId } : {}),
+    });
+    apiListener.setHandler(nodeFetchListener(api.fetch));
 
     // In-process, the token handler's own listener serves its paths (API routes on the same fast
     // path as `npm run serve`); an external one (workerd) is reached by fetch.
@@ -186,7 +201,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       issuer: config.issuer,
       api: apiUrl,
     };
-    if (!options.quiet) console.log(banner(urls, config, external, where));
+    if (!options.quiet) console.log(banner(urls, config, external, where, opaqueAccessTokens));
 
     let closing: Promise<void> | undefined;
     return { urls, config, demoProvider: !external, close: () => (closing ??= closeAll()) };
@@ -254,6 +269,13 @@ function portFromEnv(env: Readonly<Record<string, string | undefined>>, name: st
   return Number(raw);
 }
 
+function flagFromEnv(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw || ['0', 'false', 'no', 'off'].includes(raw)) return false;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  throw new Error(`${name} must be 1 or 0, got "${raw}"`);
+}
+
 function positiveIntegerFromEnv(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
@@ -261,7 +283,7 @@ function positiveIntegerFromEnv(env: Readonly<Record<string, string | undefined>
   return Number(raw);
 }
 
-function banner(urls: StackUrls, config: Config, external: boolean, where: string): string {
+function banner(urls: StackUrls, config: Config, external: boolean, where: string, opaqueAccessTokens: boolean): string {
   const routes = config.apiRoutes.map((r) => `${r.prefix} -> ${r.upstream}`).join(', ') || 'none';
   return [
     '',
@@ -271,6 +293,7 @@ function banner(urls: StackUrls, config: Config, external: boolean, where: strin
     `  Token handler  ${urls.agent}   (API routes: ${routes}; ${where})`,
     `  Provider       ${urls.issuer}${external ? '   (from TH_ISSUER)' : '   (demo OpenID provider)'}`,
     `  Example API    ${urls.api}`,
+    ...(opaqueAccessTokens ? ['', '  Phantom tokens: opaque access tokens, introspected into JWTs on the introspect routes.'] : []),
     '',
     external ? '  Open the SPA and log in at your provider.' : `  Open the SPA and log in as ${DEMO_CREDENTIALS.username} / ${DEMO_CREDENTIALS.password}.`,
     '  Ctrl-C stops everything.',

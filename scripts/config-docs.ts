@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, type SettingSpec } from '../src/config/schema.js';
 import { MIN_DISTINCT, MIN_SECRET_LENGTH, REPEAT_LENGTH } from '../src/config/secret-strength.js';
 import { reasonsMarkdown } from './reasons-table.js';
+import { renderBenchDocs } from './bench-docs.js';
 
 export const README = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'README.md');
 export const BEGIN = '<!-- config-table:begin (generated from src/config/schema.ts by `npm run docs`; edit the schema, not this table) -->';
@@ -78,6 +79,14 @@ export function withConfigDocs(readme: string): string {
   return replaceBetween(readme, BEGIN, END, renderConfigDocs());
 }
 
+export const BENCH_BEGIN = '<!-- bench-figures:begin (generated from bench/results.json by `npm run docs`; run `npm run bench` to measure again) -->';
+export const BENCH_END = '<!-- bench-figures:end -->';
+
+/** `readme` with the benchmark figures between their markers replaced; throws when the markers are missing. */
+export function withBenchDocs(readme: string): string {
+  return replaceBetween(readme, BENCH_BEGIN, BENCH_END, renderBenchDocs());
+}
+
 /** `readme` with the log reasons between their markers replaced; throws when the markers are missing. */
 export function withReasonsDocs(readme: string): string {
   return replaceBetween(readme, REASONS_BEGIN, REASONS_END, reasonsMarkdown().trimEnd());
@@ -85,10 +94,10 @@ export function withReasonsDocs(readme: string): string {
 
 async function main(): Promise<void> {
   const current = await readFile(README, 'utf8');
-  const next = withReasonsDocs(withConfigDocs(current));
+  const next = withBenchDocs(withReasonsDocs(withConfigDocs(current)));
   if (process.argv.includes('--check')) {
     if (next !== current) {
-      console.error('README.md: a generated section differs from src/config/schema.ts or src/core/errors.ts; run npm run docs');
+      console.error('README.md: a generated section differs from src/config/schema.ts, src/core/errors.ts or bench/results.json; run npm run docs');
       process.exit(1);
     }
     return;

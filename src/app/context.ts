@@ -4,6 +4,7 @@ import type { RequestLog } from './request-log.js';
 import type { Clock, IdpFetch, LogSink, Metrics, UpstreamTransport } from '../core/ports.js';
 import type { UnsealCrypto } from '../core/session/cookie-seal.js';
 import type { Tracing } from './tracing.js';
+import type { SharedIntrospectionCache, TokenDigest } from '../core/oidc/introspection-cache.js';
 
 /** Web-stream bodies both ways: what the Hono route hands a transport and gets back. */
 export type WebBody = ReadableStream<Uint8Array>;
@@ -41,12 +42,20 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly requestId?: (env: B) => string | undefined;
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
   readonly unsealCrypto?: UnsealCrypto;
-  /** Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when it is bound to the session's key, else as a bearer token). */
+  /**
+   * Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when
+   * it is bound to the session's key, else as a bearer token; on `introspect` routes the JWT it
+   * introspects into: app/token-steps.ts).
+   */
   readonly tokenStep?: TokenStep;
   /** Counters and timings (contract §8; names in core/metrics.ts). Default: none, at no cost. */
   readonly metrics?: Metrics;
   /** Spans for the agent operations, the IdP calls and the proxied calls (Node: OpenTelemetry). Default: none, at no cost. */
   readonly tracing?: Tracing;
+  /** A second introspection cache level shared beyond this isolate (Workers: the Cache API). */
+  readonly introspectionCache?: SharedIntrospectionCache;
+  /** SHA-256 of a token for the introspection cache key, where the platform has a cheaper one than Web Crypto (Node). */
+  readonly tokenDigest?: TokenDigest;
   /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
   readonly shuttingDown?: () => boolean;
 }

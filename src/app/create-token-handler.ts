@@ -19,6 +19,7 @@ import { dpopFromCookie } from './dpop-token-step.js';
 import { createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
 import { mountProxyRoutes } from './proxy-routes.js';
 import { createRequestLog, type RequestLog } from './request-log.js';
+import { withPhantomTokens } from './token-steps.js';
 import { mountHealthRoutes } from './health-routes.js';
 import { routeLabels, timedFetch, timedTransport } from './instrumentation.js';
 import { tracedAgent, tracedFetch, tracedTransport, type Tracing } from './tracing.js';
@@ -61,8 +62,9 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   const idpFetch = deps.tracing ? tracedFetch(timed, deps.tracing) : timed;
   const untraced = createAgent(config, { fetch: idpFetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, metrics));
   const agent = deps.tracing ? tracedAgent(untraced, deps.tracing) : untraced;
-  // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
-  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));
+  // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now;
+  // `introspect` routes forward the JWT the opaque token introspects into instead (introspection timed and traced as an IdP call).
+  const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? withPhantomTokens(config, agent, dpopFromCookie(agent), { ...deps, fetch: idpFetch }));
   const app = new Hono<AppEnv<B>>();
 
   app.use('*', async (c, next) => {

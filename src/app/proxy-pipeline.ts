@@ -104,14 +104,6 @@ export interface ProxyPipeline {
   handedOff(request: ProxyRequest<unknown>, prepared: PreparedCall<unknown>): void;
 }
 
-/** The default token step: the access token from its sealed cookie, as a bearer token. */
-export function bearerFromCookie(agent: Agent): TokenStep {
-  return async (route, headers) => {
-    if (route.public) return undefined;
-    return `Bearer ${(await usableAccessToken(agent, headers)).token}`;
-  };
-}
-
 /** The session's access token from its sealed cookie; refuses a missing or expired one. */
 export async function usableAccessToken(agent: Agent, headers: HeaderView): Promise<AccessTokenRead> {
   const at = await agent.readAccessToken(parseCookieHeader(headers.get('cookie')));
@@ -131,7 +123,7 @@ function splitTarget(target: string): { path: string; search: string } {
   return q < 0 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q) };
 }
 
-export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep = bearerFromCookie(agent)): ProxyPipeline {
+export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep): ProxyPipeline {
   const routes = config.apiRoutes;
 
   /** The route for a raw path; a path that reaches a route only once resolved (`/x/../api`) is a traversal. */

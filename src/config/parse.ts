@@ -101,6 +101,8 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     upstreamTimeout: read.integer('TH_UPSTREAM_TIMEOUT') * 1000,
     idpTimeout: read.integer('TH_IDP_TIMEOUT') * 1000,
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
+    introspectionFormat: read.choice('TH_INTROSPECTION_FORMAT'),
+    introspectionCacheTtl: read.integer('TH_INTROSPECTION_CACHE_TTL'),
     ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);
@@ -233,7 +235,7 @@ function createReader(raw: RawConfig, problems: string[]) {
 
 /** TH_API_ROUTE_OPTIONS applied to the routes of TH_API_ROUTES, and no route inside the agent's path. */
 function applyRouteOptions(entries: readonly RouteEntry[], options: readonly RouteOptionsEntry[], agentPath: string, problems: string[]): ApiRoute[] {
-  const routes: { prefix: string; upstream: string; methods?: readonly string[]; public: boolean; nosniff: boolean }[] = [];
+  const routes: { prefix: string; upstream: string; methods?: readonly string[]; public: boolean; nosniff: boolean; introspect?: true }[] = [];
   for (const { prefix, upstream } of entries) {
     if (agentPath && (prefix === agentPath || prefix.startsWith(agentPath + '/') || agentPath.startsWith(prefix + '/'))) {
       problems.push(`TH_API_ROUTES prefix "${prefix}" overlaps TH_AGENT_PATH "${agentPath}"`);
@@ -249,6 +251,7 @@ function applyRouteOptions(entries: readonly RouteEntry[], options: readonly Rou
     }
     if (option.public) route.public = true;
     if (option.allowSniffing) route.nosniff = false;
+    if (option.introspect) route.introspect = true;
     if (option.methods) route.methods = option.methods;
   }
   return routes;

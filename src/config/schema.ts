@@ -109,7 +109,29 @@ export const SETTINGS = [
   { name: 'TH_POST_LOGOUT_REDIRECT_PATH', type: 'parsed', parse: parsePagePath, default: '/', doc: 'the SPA page the provider returns to after logout' },
   { name: 'TH_AGENT_PATH', type: 'parsed', parse: parseAgentPath, default: '/oauth-agent', doc: "the base path of the agent's endpoints" },
   { name: 'TH_API_ROUTES', type: 'parsed', parse: parseApiRoutes, doc: '`<prefix>=<upstream>[,…]`: the APIs to proxy' },
-  { name: 'TH_API_ROUTE_OPTIONS', type: 'parsed', parse: parseRouteOptions, doc: '`<prefix>=<option> …[,…]`; options `public`, `allow-sniffing`, `methods:GET|POST…`' },
+  {
+    name: 'TH_API_ROUTE_OPTIONS',
+    type: 'parsed',
+    parse: parseRouteOptions,
+    doc: '`<prefix>=<option> …[,…]`; options `public`, `allow-sniffing`, `introspect` (phantom token: the opaque access token is introspected into a JWT, see below), `methods:GET|POST…`',
+  },
+  {
+    name: 'TH_INTROSPECTION_FORMAT',
+    type: 'choice',
+    values: ['token-introspection+jwt', 'jwt'],
+    default: 'token-introspection+jwt',
+    doc: 'what `introspect` routes ask the provider for and forward: its signed introspection response (RFC 9701), or `jwt`, the phantom JWT of `Accept: application/jwt` (Curity)',
+  },
+  {
+    name: 'TH_INTROSPECTION_CACHE_TTL',
+    type: 'integer',
+    default: '60',
+    // Every entry ends at the token's own exp anyway; the bound is how long a revoked token may still pass.
+    min: 0,
+    max: 3600,
+    unit: 'seconds',
+    doc: "how long an introspection answer is reused (never past the token's `exp`); 0 introspects every call; a token revoked at the provider still passes for up to this long",
+  },
   {
     name: 'TH_UPSTREAM_TIMEOUT',
     type: 'integer',

@@ -39,6 +39,7 @@ export interface RouteOptionsEntry {
   readonly entry: string;
   readonly public?: true;
   readonly allowSniffing?: true;
+  readonly introspect?: true;
   readonly methods?: readonly string[];
 }
 
@@ -215,23 +216,26 @@ export function parseApiRoutes(value: string, name: string, problems: Problems):
   return routes;
 }
 
-/** `<prefix>=<option>[ <option>…][,…]`; options are `public`, `allow-sniffing` and `methods:GET|POST`. */
+/** `<prefix>=<option>[ <option>…][,…]`; options are `public`, `allow-sniffing`, `introspect` and `methods:GET|POST`. */
 export function parseRouteOptions(value: string, name: string, problems: Problems): RouteOptionsEntry[] {
   const entries: RouteOptionsEntry[] = [];
   for (const entry of list(value)) {
     const eq = entry.indexOf('=');
     const prefix = stripTrailingSlash((eq > 0 ? entry.slice(0, eq) : '').trim());
-    const options: { public?: true; allowSniffing?: true; methods?: string[] } = {};
+    const options: { public?: true; allowSniffing?: true; introspect?: true; methods?: string[] } = {};
     for (const option of entry.slice(eq + 1).trim().split(/\s+/).filter(Boolean)) {
       if (option === 'public') options.public = true;
       else if (option === 'allow-sniffing') options.allowSniffing = true;
+      else if (option === 'introspect') options.introspect = true;
       else if (option.startsWith('methods:')) {
         const methods = option.slice('methods:'.length).split('|').map((m) => m.trim().toUpperCase()).filter(Boolean);
         const bad = methods.filter((m) => !(ROUTE_METHODS as readonly string[]).includes(m));
         if (methods.length === 0 || bad.length > 0) problems.push(`${name} for ${prefix} has unknown methods "${bad.join('|')}"`);
         else options.methods = methods;
-      } else problems.push(`${name} for ${prefix} has an unknown option "${option}" (use public, allow-sniffing or methods:GET|POST)`);
+      } else problems.push(`${name} for ${prefix} has an unknown option "${option}" (use public, allow-sniffing, introspect or methods:GET|POST)`);
     }
+    // A public route sends no token, so there is nothing to introspect: say so rather than pick one.
+    if (options.public && options.introspect) problems.push(`${name} for ${prefix} combines public and introspect; a public route sends no token`);
     entries.push({ prefix, entry, ...options });
   }
   return entries;

@@ -46,6 +46,13 @@ export const REASONS = {
   token_response_invalid: 'The token response is well-formed but fails a rule (token type, expires_in, missing or invalid ID token).',
   authorization_response_invalid: 'The authorization response forwarded to login/end fails validation (state, iss, error parameters).',
   refresh_invalid_grant: 'The IdP answered invalid_grant to a refresh: the session is over.',
+  // Introspection of opaque access tokens (the phantom token pattern, core/oidc/introspection).
+  introspection_endpoint_missing: 'An API route introspects, but the IdP metadata names no usable introspection_endpoint (none, or not https).',
+  introspection_unreachable: 'The introspection endpoint could not be reached (refused, reset, timed out).',
+  introspection_response_malformed: 'The introspection endpoint answered 200 with something unusable (HTML, bad JSON, no active boolean, the wrong content type).',
+  introspection_jwt_missing: 'The introspection endpoint said the token is active but sent no JWT to forward (it ignored the Accept header).',
+  introspection_response_stale: 'The signed introspection response has an iat older than the clock skew (RFC 9701 §5): it was not made for this request.',
+  token_inactive: 'The IdP says the access token is not active (expired, revoked, or unknown: RFC 7662 §2.2).',
   userinfo_no_endpoint: 'The IdP metadata names no userinfo endpoint: userinfo answers 404 not_found.',
   userinfo_unreachable: 'The userinfo endpoint could not be reached (refused, reset, timed out).',
   userinfo_invalid_token: 'The userinfo endpoint answered 401 (invalid_token): the access token has expired or was revoked; the SPA should refresh.',
@@ -118,6 +125,8 @@ export type FixedReason = keyof typeof REASONS;
 type Digit = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9';
 /** An HTTP status of 400–599 as text. */
 export type HttpErrorStatus = `${4 | 5}${Digit}${Digit}`;
+/** An HTTP status of 300–599 as text. */
+export type HttpStatus = `${3 | 4 | 5}${Digit}${Digit}`;
 /** An HTTP status of 500–599 as text. */
 export type HttpServerErrorStatus = `5${Digit}${Digit}`;
 
@@ -182,9 +191,10 @@ export const JWT_KINDS = {
   id_token: 'the ID token of a login or refresh',
   logout_token: 'the logout token of a back-channel logout request',
   userinfo_jwt: 'a signed userinfo response, application/jwt',
+  introspection_jwt: 'the JWT an introspection endpoint answers with (RFC 9701 response, or the application/jwt phantom token)',
 } as const satisfies Record<string, string>;
 export type JwtKind = keyof typeof JWT_KINDS;
-export type JwtReason = `id_token_${JwtFailure | IdTokenFailure}` | `logout_token_${JwtFailure}` | `userinfo_jwt_${JwtFailure}`;
+export type JwtReason = `id_token_${JwtFailure | IdTokenFailure}` | `logout_token_${JwtFailure}` | `userinfo_jwt_${JwtFailure}` | `introspection_jwt_${JwtFailure}`;
 
 /** The reasons named after what the IdP said; a fixed prefix and a closed set of suffixes each. */
 export const REASON_FAMILIES = {
@@ -194,6 +204,8 @@ export const REASON_FAMILIES = {
   'id_token_<failure>': 'The ID token was refused; <failure> is one of the JWT failures or ID-token failures.',
   'logout_token_<failure>': 'The logout token was refused; <failure> is one of the JWT failures.',
   'userinfo_jwt_<failure>': 'A signed userinfo response was refused; <failure> is one of the JWT failures.',
+  'introspection_endpoint_<status>': 'The introspection endpoint answered this 4xx/5xx status (or 3xx): the IdP is down or refuses our client.',
+  'introspection_jwt_<failure>': 'The JWT from the introspection endpoint was refused (502: the IdP is broken, not the user); <failure> is one of the JWT failures.',
 } as const satisfies Record<string, string>;
 
 /** Every value the log's `reason` field may take. */
@@ -201,12 +213,13 @@ export type Reason =
   | FixedReason
   | `token_endpoint_${HttpErrorStatus | OAuthErrorForLog}`
   | `par_${HttpServerErrorStatus}`
+  | `introspection_endpoint_${HttpStatus}`
   | JwtReason;
 
 /** Whether `value` is a documented reason (for call sites of the old form, and tests). */
 export function isReason(value: string): value is Reason {
   if (value in REASONS) return true;
-  const family = /^(token_endpoint|par|id_token|logout_token|userinfo_jwt)_(.+)$/.exec(value);
+  const family = /^(token_endpoint|par|id_token|logout_token|userinfo_jwt|introspection_endpoint|introspection_jwt)_(.+)$/.exec(value);
   if (!family) return false;
   const rest = family[2]!;
   switch (family[1]) {
@@ -214,6 +227,8 @@ export function isReason(value: string): value is Reason {
       return /^[45][0-9]{2}$/.test(rest) || rest === 'other' || (OAUTH_ERRORS as readonly string[]).includes(rest);
     case 'par':
       return /^5[0-9]{2}$/.test(rest);
+    case 'introspection_endpoint':
+      return /^[345][0-9]{2}$/.test(rest);
     case 'id_token':
       return rest in JWT_FAILURES || rest in ID_TOKEN_FAILURES;
     default:

@@ -27,7 +27,15 @@ export interface ApiRoute {
    * `allow-sniffing` route option.
    */
   readonly nosniff: boolean;
+  /**
+   * The phantom token pattern (`introspect` route option): the session's opaque access token is
+   * introspected and the JWT the provider answers with goes upstream instead. Absent: off.
+   */
+  readonly introspect?: true;
 }
+
+/** What an `introspect` route asks the provider for: RFC 9701's signed response, or Curity's `application/jwt`. */
+export type IntrospectionFormat = 'token-introspection+jwt' | 'jwt';
 
 export interface Config {
   readonly publicOrigin: string;
@@ -73,6 +81,9 @@ export interface Config {
   /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
   readonly idpTimeout: number;
   readonly corsAllowHeaders: readonly string[];
+  readonly introspectionFormat: IntrospectionFormat;
+  /** Seconds an introspection answer is reused at most (never past the token's exp); 0: not cached. */
+  readonly introspectionCacheTtl: number;
   /** Where shared session state lives; absent on Workers and Lambda@Edge without TH_SESSION_STORE. */
   readonly sessionStore?: StoreSetting;
 }

@@ -164,6 +164,8 @@ describe('a JWT-secured authorization response (JARM) on login/end', () => {
     expect((await spa.login()).status).toBe(200);
     const pageLoad = await spa.json('POST', '/oauth-agent/login/end');
     expect(pageLoad.status).toBe(200);
-    expect(pageLoad.body).toEqual((await spa.json('GET', '/oauth-agent/session')).body);
+    const session = (await spa.json('GET', '/oauth-agent/session')).body as Record<string, unknown>;
+    // The same body; the countdown may have crossed a second between the two calls on a loaded machine.
+    expect({ ...(pageLoad.body as Record<string, unknown>), access_token_expires_in: undefined }).toEqual({ ...session, access_token_expires_in: undefined });
   });
 });

@@ -6,7 +6,9 @@
  * foreign JWT types, odd token types and lifetimes, huge tokens, 5xx, HTML, malformed JSON, slow
  * answers). With no mutators it is a correct, strict provider: client authentication, exact
  * redirect URI, PKCE S256, single-use codes, rotating refresh tokens, a userinfo endpoint that
- * takes only the access tokens it issued.
+ * takes only the access tokens it issued, and token introspection (RFC 7662) of those tokens,
+ * answered as JSON, as a signed RFC 9701 response, or, for `Accept: application/jwt`, as Curity
+ * answers: the phantom JWT itself (204 when inactive), which no real provider in the test suite speaks.
  *
  * It also serves a recording API under /api (the proxy's upstream in these tests), and keeps every
  * code, token and secret it hands out in `secrets`, so tests can prove none of them leaks.
@@ -16,7 +18,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
-export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke' | 'userinfo';
+export type Endpoint = 'discovery' | 'jwks' | 'authorize' | 'token' | 'revoke' | 'userinfo' | 'introspect';
+/** How an introspection was answered: plain JSON, RFC 9701's signed response, or Curity's application/jwt. */
+export type IntrospectionAnswer = 'json' | 'token-introspection+jwt' | 'jwt';
+export type SignWith = 'signing_key' | 'other_key' | 'none' | 'hs256_public_key';
 export type Grant = 'authorization_code' | 'refresh_token';
 
 export interface RawReply {
@@ -25,6 +30,8 @@ export interface RawReply {
   readonly body: string;
   /** Sends the body in 16 KB pieces without a Content-Length. */
   readonly chunked?: boolean;
+  /** Sends the body's characters as single bytes (Latin-1), so it need not be valid UTF-8. */
+  readonly latin1?: boolean;
   /** More response headers (a `DPoP-Nonce`). */
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -39,7 +46,7 @@ export interface Mutators {
   /** Edits the ID token's claims and header before signing. */
   idToken?: (claims: Record<string, unknown>, header: Record<string, unknown>, grant: Grant) => void;
   /** How the ID token is signed: the published key (default), a key not in the JWKS, none, or HS256 keyed with the public key. */
-  signWith?: 'signing_key' | 'other_key' | 'none' | 'hs256_public_key';
+  signWith?: SignWith;
   /** Edits the token response body (after the ID token is minted). */
   tokenResponse?: (body: Record<string, unknown>, grant: Grant) => void;
   /** Edits the userinfo claims (and the header, when signed) before they are sent. */
@@ -52,6 +59,15 @@ export interface Mutators {
   refreshTokenLength?: number;
   /** Puts the correct `at_hash` for the access token in the ID token. */
   atHash?: boolean;
+  /**
+   * Edits the introspection JWT's claims and header before signing: RFC 9701's outer claims (with
+   * `token_introspection` inside), or the phantom JWT's for application/jwt.
+   */
+  introspection?: (claims: Record<string, unknown>, header: Record<string, unknown>, answer: IntrospectionAnswer) => void;
+  /** How the introspection JWT is signed (default: the published key). */
+  introspectionSignWith?: SignWith;
+  /** Says every token is inactive. */
+  introspectionInactive?: boolean;
   /** Answers an endpoint with exactly this instead. */
   raw?: Partial<Record<Endpoint, RawReply>>;
   /** Waits this long (ms) before answering an endpoint. */
@@ -64,6 +80,16 @@ export interface UpstreamRecord {
   readonly headers: Record<string, string>;
 }
 
+export interface IntrospectionRecord {
+  readonly accept: string;
+  readonly tokenTypeHint: string | null;
+  /** How the client authenticated (the call is refused without it). */
+  readonly auth: 'basic' | 'post' | 'none';
+}
+
+/** The `aud` of the phantom JWTs (application/jwt): the API's, not the token handler's. */
+export const HOSTILE_API_AUDIENCE = 'https://api.hostile.test';
+
 export interface HostileProvider {
   readonly issuer: string;
   readonly clientId: string;
@@ -75,6 +101,8 @@ export interface HostileProvider {
   readonly calls: { endpoint: Endpoint | 'api' | 'other'; grant?: string; dpop?: string }[];
   /** What reached the recording API under /api. */
   readonly upstream: UpstreamRecord[];
+  /** Every introspection request, in order. */
+  readonly introspections: IntrospectionRecord[];
   mutators: Mutators;
   reset(): void;
   count(endpoint: Endpoint, grant?: Grant): number;
@@ -104,9 +132,10 @@ export async function startHostileProvider(options: { clientId: string; redirect
   const secrets = new Set<string>([clientSecret]);
   const codes = new Map<string, IssuedCode>();
   const refreshTokens = new Map<string, { sub: string }>();
-  const accessTokens = new Map<string, { sub: string }>();
+  const accessTokens = new Map<string, { sub: string; iat: number; exp: number }>();
   const calls: HostileProvider['calls'] = [];
   const upstream: UpstreamRecord[] = [];
+  const introspections: IntrospectionRecord[] = [];
   let issuer = '';
 
   const provider: HostileProvider = {
@@ -119,6 +148,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     secrets,
     calls,
     upstream,
+    introspections,
     mutators: {},
     reset() {
       provider.mutators = {};
@@ -136,6 +166,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
     jwks_uri: `${issuer}/jwks`,
     revocation_endpoint: `${issuer}/revoke`,
     userinfo_endpoint: `${issuer}/userinfo`,
+    introspection_endpoint: `${issuer}/introspect`,
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
     subject_types_supported: ['public'],
@@ -146,7 +177,10 @@ export async function startHostileProvider(options: { clientId: string; redirect
   });
 
   async function signIdToken(claims: Record<string, unknown>, header: Record<string, unknown>): Promise<string> {
-    const how = provider.mutators.signWith ?? 'signing_key';
+    return sign(claims, header, provider.mutators.signWith ?? 'signing_key');
+  }
+
+  async function sign(claims: Record<string, unknown>, header: Record<string, unknown>, how: SignWith): Promise<string> {
     if (how === 'none') {
       const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
       return `${b64({ ...header, alg: 'none' })}.${b64(claims)}.`;
@@ -166,11 +200,11 @@ export async function startHostileProvider(options: { clientId: string; redirect
     if (nonce !== undefined) claims['nonce'] = nonce;
     const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'JWT' };
     const accessToken = randomToken(provider.mutators.accessTokenLength ?? 43);
+    accessTokens.set(accessToken, { sub, iat: now, exp: now + 300 });
     if (provider.mutators.atHash) claims['at_hash'] = createHash('sha256').update(accessToken).digest().subarray(0, 16).toString('base64url');
     provider.mutators.idToken?.(claims, header, grant);
     const refreshToken = randomToken(provider.mutators.refreshTokenLength ?? 43);
     refreshTokens.set(refreshToken, { sub });
-    accessTokens.set(accessToken, { sub });
     const body: Record<string, unknown> = {
       access_token: accessToken,
       token_type: 'Bearer',
@@ -188,6 +222,48 @@ export async function startHostileProvider(options: { clientId: string; redirect
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify(body));
   };
+
+  function clientAuthMethod(req: IncomingMessage, form: URLSearchParams): IntrospectionRecord['auth'] {
+    if (!clientAuthenticated(req, form)) return 'none';
+    return (req.headers.authorization ?? '').startsWith('Basic ') ? 'basic' : 'post';
+  }
+
+  /** RFC 7662, and RFC 9701 or Curity's application/jwt when asked for by Accept. */
+  async function introspectEndpoint(req: IncomingMessage, res: ServerResponse, form: URLSearchParams): Promise<void> {
+    const accept = req.headers.accept ?? '';
+    const auth = clientAuthMethod(req, form);
+    introspections.push({ accept, tokenTypeHint: form.get('token_type_hint'), auth });
+    if (auth === 'none') return json(res, 401, { error: 'invalid_client' });
+    const now = Math.floor(Date.now() / 1000);
+    const known = accessTokens.get(form.get('token') ?? '');
+    const active = !!known && known.exp > now && !provider.mutators.introspectionInactive;
+    const how = provider.mutators.introspectionSignWith ?? 'signing_key';
+    const answer: IntrospectionAnswer = accept.includes('application/jwt') ? 'jwt' : accept.includes('application/token-introspection+jwt') ? 'token-introspection+jwt' : 'json';
+    const send = (type: string, body: string) => {
+      secrets.add(body);
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const details = active
+      ? { active: true, sub: known.sub, iat: known.iat, exp: known.exp, scope: 'openid profile', client_id: options.clientId, iss: issuer, aud: HOSTILE_API_AUDIENCE, token_type: 'Bearer' }
+      : { active: false };
+    if (answer === 'json') return json(res, 200, details);
+    if (answer === 'jwt') {
+      if (!active) {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      const claims: Record<string, unknown> = { iss: issuer, sub: known.sub, aud: HOSTILE_API_AUDIENCE, iat: now, exp: known.exp, scope: 'openid profile', client_id: options.clientId, jti: randomToken(16) };
+      const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'at+jwt' };
+      provider.mutators.introspection?.(claims, header, answer);
+      return send('application/jwt', await sign(claims, header, how));
+    }
+    const claims: Record<string, unknown> = { iss: issuer, aud: options.clientId, iat: now, token_introspection: details };
+    const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'token-introspection+jwt' };
+    provider.mutators.introspection?.(claims, header, answer);
+    return send('application/token-introspection+jwt; charset=utf-8', await sign(claims, header, how));
+  }
 
   function clientAuthenticated(req: IncomingMessage, form: URLSearchParams): boolean {
     const header = req.headers.authorization ?? '';
@@ -270,6 +346,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
             : url.pathname === '/token' ? 'token'
               : url.pathname === '/revoke' ? 'revoke'
                 : url.pathname === '/userinfo' ? 'userinfo'
+                : url.pathname === '/introspect' ? 'introspect'
                 : url.pathname === '/api' || url.pathname.startsWith('/api/') ? 'api' : 'other';
     const form = new URLSearchParams(req.method === 'POST' ? body : '');
     const dpop = req.headers['dpop'];
@@ -290,7 +367,7 @@ export async function startHostileProvider(options: { clientId: string; redirect
           await sleep(1);
         }
       }
-      res.end(raw.chunked ? undefined : raw.body);
+      res.end(raw.chunked ? undefined : raw.latin1 ? Buffer.from(raw.body, 'latin1') : raw.body);
       return;
     }
     switch (endpoint) {
@@ -309,6 +386,8 @@ export async function startHostileProvider(options: { clientId: string; redirect
         return tokenEndpoint(req, res, form);
       case 'userinfo':
         return userinfoEndpoint(req, res);
+      case 'introspect':
+        return introspectEndpoint(req, res, form);
       case 'revoke':
         if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client' });
         refreshTokens.delete(form.get('token') ?? '');

@@ -5,7 +5,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, renderConfigDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
+import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
 import { REASONS } from '../../src/core/errors.js';
 import { SETTINGS } from '../../src/config/schema.js';
 
@@ -36,6 +36,11 @@ describe('the configuration docs', () => {
     expect(withReasonsDocs(readme)).toBe(readme);
     const section = readme.slice(readme.indexOf(REASONS_BEGIN), readme.indexOf(REASONS_END));
     for (const reason of Object.keys(REASONS)) expect(section.split(`| \`${reason}\` |`).length - 1, reason).toBe(1);
+  });
+
+  it("README.md holds the benchmark figures of bench/results.json, not typed ones (run npm run docs after npm run bench)", async () => {
+    const readme = await readFile(README, 'utf8');
+    expect(withBenchDocs(readme)).toBe(readme);
   });
 
   it('lists every setting of the schema in the README table, once', async () => {

@@ -31,7 +31,10 @@ export async function settled(page: Page): Promise<SpaState> {
   return (await page.evaluate(() => document.body.dataset['state'])) as SpaState;
 }
 
-export async function openSpa(page: Page, stack: E2eStack): Promise<SpaState> {
+/** What the page helpers need of a stack: its URLs (the e2e stack's, or `npm start`'s own). */
+export type Urls = { readonly urls: Pick<E2eStack['urls'], 'spa' | 'origin' | 'issuer'> };
+
+export async function openSpa(page: Page, stack: Urls): Promise<SpaState> {
   await page.goto(stack.urls.spa);
   return settled(page);
 }
@@ -57,7 +60,7 @@ export async function callLog(page: Page): Promise<string[]> {
 }
 
 /** Clicks "Log in" and waits for the provider's sign-in page (another site). */
-export async function startLogin(page: Page, stack: E2eStack): Promise<void> {
+export async function startLogin(page: Page, stack: Urls): Promise<void> {
   await page.bringToFront();
   await page.locator('#login').click();
   await page.waitForURL((url) => url.origin === stack.urls.issuer);
@@ -68,7 +71,7 @@ export async function startLogin(page: Page, stack: E2eStack): Promise<void> {
  * On the provider's pages: types the demo user's name and password, allows the consent if asked,
  * and waits until the browser is back on the SPA and the SPA has finished the login.
  */
-export async function finishLoginAtProvider(page: Page, stack: E2eStack): Promise<SpaState> {
+export async function finishLoginAtProvider(page: Page, stack: Urls): Promise<SpaState> {
   // A background tab gets few animation frames, and clicks wait for them.
   await page.bringToFront();
   for (let pages = 0; pages < 6; pages++) {
@@ -93,7 +96,7 @@ export async function finishLoginAtProvider(page: Page, stack: E2eStack): Promis
  * The whole login as a person does it; returns the state the SPA then shows. When the provider
  * still has a session for this browser it sends the browser straight back (no page of its own).
  */
-export async function logIn(page: Page, stack: E2eStack): Promise<SpaState> {
+export async function logIn(page: Page, stack: Urls): Promise<SpaState> {
   await page.locator('#login').click();
   await page.waitForURL((url) => url.origin === stack.urls.issuer || (url.origin === stack.urls.origin && url.searchParams.has('state')));
   return finishLoginAtProvider(page, stack);

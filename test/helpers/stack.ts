@@ -48,6 +48,8 @@ export interface StackOptions {
   readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
   /** DPoP end to end: TH_DPOP on, the provider binding tokens, the example API verifying proofs; each may demand its nonce. */
   readonly dpop?: { readonly providerNonce?: boolean; readonly apiNonce?: boolean };
+  /** Phantom tokens: opaque access tokens, `/api` introspects them, the API takes only introspection JWTs. */
+  readonly opaqueAccessTokens?: boolean;
 }
 
 export async function startTestStack(options: StackOptions = {}): Promise<TestStack> {
@@ -69,6 +71,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     ...(options.userinfoTokens ? {} : { apiAudience: 'http://127.0.0.1:8082' }),
     ...(options.requirePar ? { requirePar: true } : {}),
     ...(options.dpop ? { dpop: { requireNonce: options.dpop.providerNonce === true } } : {}),
+    ...(options.opaqueAccessTokens ? { opaqueAccessTokens: true } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];
   const api = await startExampleApi({
@@ -77,6 +80,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     audience: 'http://127.0.0.1:8082',
     onRequest: (info) => upstreamRequests.push(info),
     ...(options.dpop ? { dpop: { requireNonce: options.dpop.apiNonce === true } } : {}),
+    ...(options.opaqueAccessTokens ? { introspectionAudience: options.client?.client_id ?? CLIENT_ID } : {}),
   });
   const logs: string[] = [];
   const raw = (overrides: RawConfig = {}): RawConfig => ({
@@ -88,6 +92,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     TH_API_ROUTES: `/api=${api.url}/api`,
     TH_LOG_LEVEL: 'debug',
     ...(options.dpop ? { TH_DPOP: 'on' } : {}),
+    ...(options.opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
     ...options.env,
     ...overrides,
   });

@@ -2,6 +2,7 @@
  * The Node adapter: the token handler with Node's specifics, and the HTTP server that serves it.
  * The process entry (environment, signals, drain) is `main.ts`.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RequestError, getRequestListener, type HttpBindings } from '@hono/node-server';
@@ -28,6 +29,8 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
     transport: webBodies(transport),
     // Synchronous node:crypto for unsealing: Web Crypto's thread-pool round trips cost more than the work.
     unsealCrypto: nodeUnsealCrypto,
+    // The introspection cache's key on every phantom-token call: node:crypto is ~20 times cheaper than Web Crypto here.
+    tokenDigest: (token) => createHash('sha256').update(token).digest('base64url'),
     clientIp: (env) => env?.incoming?.socket?.remoteAddress ?? undefined,
     // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
     requestTarget: (env) => env?.incoming?.url,

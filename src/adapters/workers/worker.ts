@@ -10,6 +10,7 @@
 import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
 import { startupFailure, type StartupFailure } from '../../app/startup-failure.js';
 import { parseConfig, type RawConfig } from '../../config/parse.js';
+import { cacheApiIntrospectionCache } from './introspection-cache.js';
 
 /** The Worker's bindings as the runtime hands them over: `[vars]` may be strings, numbers, booleans or JSON. */
 export type WorkerBindings = Readonly<Record<string, unknown>>;
@@ -27,11 +28,13 @@ export interface TokenHandlerWorker {
 
 type Loaded = { handler: TokenHandler<WorkerBindings> } | { failure: StartupFailure };
 
-/** The token handler with the Workers specifics: the client's IP from Cloudflare; API calls with fetch (the default). */
+/** The token handler with the Workers specifics: the client's IP from Cloudflare; API calls with fetch (the default); the Cache API. */
 export function createWorkersTokenHandler(raw: RawConfig, deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}): TokenHandler<WorkerBindings> {
   return createTokenHandler<WorkerBindings>(parseConfig(raw, { platform: 'workers' }), {
     // Set by Cloudflare's edge on every request; a client cannot supply its own.
     clientIp: (_env, request) => request.headers.get('cf-connecting-ip') ?? undefined,
+    // Phantom tokens: introspection results shared by the isolates of a data centre.
+    introspectionCache: cacheApiIntrospectionCache(deps.now),
     ...deps,
   });
 }

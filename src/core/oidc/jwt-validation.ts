@@ -33,6 +33,11 @@ export interface JwtProfile {
   readonly forbiddenClaims?: readonly string[];
   /** Claims of which at least one must be a non-empty string (a logout token's `sub` or `sid`). */
   readonly oneOfClaims?: readonly string[];
+  /**
+   * Whose `aud` it names: our client id (the default), or another party's that checks it itself
+   * (a phantom token meant for the API), when `aud` is not checked here.
+   */
+  readonly audience?: 'client' | 'other';
 }
 
 export interface VerifiedJwt {
@@ -66,6 +71,7 @@ export interface JwtValidatorOptions {
 export const JWT_INVALID_DETAIL: Record<JwtKind, string> = {
   id_token: 'The ID token is invalid',
   logout_token: 'The logout token is invalid',
+  introspection_jwt: 'The authorization server sent an invalid token',
   userinfo_jwt: 'The signed userinfo response is invalid',
 };
 
@@ -93,7 +99,7 @@ export function createJwtValidator(options: JwtValidatorOptions): JwtValidator {
       const verify = (state: ServerState) =>
         jwtVerify(token, keyFor(state), {
           issuer: options.issuer,
-          audience: options.audience,
+          ...(profile.audience === 'other' ? {} : { audience: options.audience }),
           algorithms: [...profile.algorithms],
           clockTolerance: options.clockSkew,
           currentDate: new Date(options.now()),
@@ -123,7 +129,7 @@ export function createJwtValidator(options: JwtValidatorOptions): JwtValidator {
       // jose has checked that iat is a number when present; it must not be in the future either.
       if (payload.iat !== undefined && payload.iat > options.now() / 1000 + options.clockSkew) throw invalid('iat_in_future');
       // Only our client may be an audience; a token also meant for others is not ours to accept (ID-03).
-      if (Array.isArray(payload.aud) && payload.aud.some((a) => a !== options.audience)) throw invalid('extra_audience');
+      if (profile.audience !== 'other' && Array.isArray(payload.aud) && payload.aud.some((a) => a !== options.audience)) throw invalid('extra_audience');
       if (profile.forbiddenClaims?.some((claim) => payload[claim] !== undefined)) throw invalid('forbidden_claim');
       if (profile.oneOfClaims && !profile.oneOfClaims.some((claim) => typeof payload[claim] === 'string' && payload[claim] !== '')) {
         throw invalid('missing_claim');

@@ -43,7 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stacks = new Map<string, TestStack>();
   let next = 0;
 
-  const open = async (options: Pick<StackOptions, 'env' | 'accessTokenTtl' | 'requirePar' | 'userinfoTokens' | 'client' | 'dpop'>): Promise<StackHandle> => {
+  const open = async (options: Pick<StackOptions, 'env' | 'accessTokenTtl' | 'requirePar' | 'userinfoTokens' | 'client' | 'dpop' | 'opaqueAccessTokens'>): Promise<StackHandle> => {
     const stack = await startTestStack(options);
     const id = String(++next);
     stacks.set(id, stack);
