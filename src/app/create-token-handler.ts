@@ -48,7 +48,7 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
     ...partialDeps,
   };
   const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
-  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
+  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, deps.unsealCache));
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now;
   // `introspect` routes forward the JWT the opaque token introspects into instead.
   const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? withPhantomTokens(config, agent, dpopFromCookie(agent), deps));
