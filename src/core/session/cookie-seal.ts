@@ -87,7 +87,8 @@ interface Opened {
  * decryption, purpose and expiry were checked (any other byte is another key, and a miss). Filled
  * only after every check passed; the expiry is checked again on each hit; evicted oldest first
  * (insertion order: a hit costs one Map lookup, and an evicted session costs one unseal again).
- * It lives inside one sealer, so a new key set (a new sealer) starts empty.
+ * It lives inside one sealer, so a new key set (a new sealer) starts empty. Everything above the
+ * sealer (session-cookies.ts's session-id checks, any revocation check) still runs on every hit.
  */
 class UnsealCache {
   private readonly entries = new Map<string, Opened>();
