@@ -52,8 +52,14 @@ type Stats = Record<string, number>;
 async function child(role: string): Promise<void> {
   if (role === 'cpu-loop') {
     // Pinned like the servers, so its Web Crypto jobs run as they do there.
+    if (!process.send) {
+      // Alone (`npx tsx bench/proxy.ts cpu-loop`): a made-up configuration and a cookie sealed here, the figures printed.
+      const { env, cookie } = await standaloneSession();
+      console.log(JSON.stringify(await cpuLoop(env, cookie, Number(process.env['BENCH_LOOP'] ?? 20000)), null, 2));
+      return;
+    }
     const result = await cpuLoop(JSON.parse(process.env['BENCH_ENV']!) as Record<string, string>, process.env['BENCH_COOKIE']!, Number(process.env['BENCH_LOOP']));
-    process.send!({ result }, () => process.exit(0));
+    process.send({ result }, () => process.exit(0));
     return;
   }
   let stats: () => Stats = () => ({});
@@ -255,6 +261,28 @@ async function login(tokenHandler: string): Promise<string> {
   return end.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('__Host-th-at')).join('; ');
 }
 
+/** For the CPU loop alone: settings that need no provider, and an access-token cookie sealed with their key. */
+async function standaloneSession(): Promise<{ env: Record<string, string>; cookie: string }> {
+  const { randomBytes } = await import('node:crypto');
+  const { parseConfig } = await import('../src/config/parse.js');
+  const { createSealer } = await import('../src/core/session/cookie-seal.js');
+  const { newSessionId } = await import('../src/core/session/session-cookies.js');
+  const env = {
+    TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
+    TH_ISSUER: 'https://idp.example.test',
+    TH_CLIENT_ID: CLIENT_ID,
+    TH_CLIENT_SECRET: 'bench-secret',
+    TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
+    TH_API_ROUTES: '/api=http://127.0.0.1:9/api',
+  };
+  const config = parseConfig(env);
+  const end = Math.floor(Date.now() / 1000) + 3600;
+  // About the size of the demo provider's JWT access tokens.
+  const token = `eyJhbGciOiJSUzI1NiJ9.${randomBytes(400).toString('base64url')}.${randomBytes(256).toString('base64url')}`;
+  const sealed = await createSealer(config.cookieKeys, Date.now).seal('at', { sid: newSessionId(), t: token, e: end }, end);
+  return { env, cookie: `${config.cookieNames.at}=${sealed}` };
+}
+
 /** CPU time per call of the proxy's own per-request work, in microseconds, from a tight loop. */
 async function cpuLoop(env: Record<string, string>, cookie: string, iterations: number) {
   const { parseConfig } = await import('../src/config/parse.js');
@@ -269,9 +297,11 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   const { createHash } = await import('node:crypto');
   const config = parseConfig(env);
   const coreDeps = { fetch: () => Promise.reject(new Error('no network in the CPU loop')), now: Date.now };
-  // As the Node server runs it (node:crypto primitives), and with Web Crypto as on Workers, for reference.
-  const agent = createAgent(config, coreDeps, createSealer(config.cookieKeys, Date.now, nodeUnsealCrypto));
-  const webAgent = createAgent(config, coreDeps);
+  // node:crypto primitives as the Node server has them, and Web Crypto as on Workers, both without
+  // the cache of opened cookies (every call a full unseal); then the cache as the server now runs it.
+  const agent = createAgent(config, coreDeps, createSealer(config.cookieKeys, Date.now, nodeUnsealCrypto, false));
+  const webAgent = createAgent(config, coreDeps, createSealer(config.cookieKeys, Date.now, undefined, false));
+  const cachedAgent = createAgent(config, coreDeps, createSealer(config.cookieKeys, Date.now, nodeUnsealCrypto));
   const path = PATH.split('?')[0]!;
   const search = '?' + PATH.split('?')[1];
   const incoming = new Headers({ ...browserHeaders(cookie), host: 'www.example.test', connection: 'keep-alive' });
@@ -293,6 +323,7 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   });
   const unseal = await measure(() => agent.readAccessToken(parseCookieHeader(incoming.get('cookie'))));
   const unsealWebCrypto = await measure(() => webAgent.readAccessToken(parseCookieHeader(incoming.get('cookie'))));
+  const unsealCached = await measure(() => cachedAgent.readAccessToken(parseCookieHeader(incoming.get('cookie'))));
   const at = (await agent.readAccessToken(parseCookieHeader(cookie)))!;
   const rewrite = await measure(() => rewriteUpstreamRequest({ method: 'GET', search, headers: incoming, clientIp: '127.0.0.1' }, match, `Bearer ${at.token}`, config, agent.names));
   const response = await measure(() => filterUpstreamResponseHeaders(upstreamHeaders, agent.names));
@@ -318,7 +349,7 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
   });
   return {
     iterations,
-    us_per_request: { path_checks: paths, unseal, rewrite_request_headers: rewrite, filter_response_headers: response, total: all, unseal_with_web_crypto: unsealWebCrypto, dpop_proof: dpopProof, introspection_cache_hit: introspectionHit },
+    us_per_request: { path_checks: paths, unseal, rewrite_request_headers: rewrite, filter_response_headers: response, total: all, unseal_with_web_crypto: unsealWebCrypto, unseal_cached: unsealCached, dpop_proof: dpopProof, introspection_cache_hit: introspectionHit },
     key_derivations_during_loop: agent.sealer.derivations - derivationsBefore,
   };
 }
@@ -480,6 +511,7 @@ async function main(): Promise<void> {
         filter_response_headers: pick('filter_response_headers'),
         total: pick('total'),
         unseal_with_web_crypto: pick('unseal_with_web_crypto'),
+        unseal_cached: pick('unseal_cached'),
         dpop_proof: pick('dpop_proof'),
         introspection_cache_hit: pick('introspection_cache_hit'),
       },

@@ -2,7 +2,7 @@ import type { TokenStep } from './proxy-pipeline.js';
 import type { PreparedCall } from './proxy-pipeline.js';
 import type { RequestLog } from './request-log.js';
 import type { Clock, IdpFetch, LogSink, Metrics, UpstreamTransport } from '../core/ports.js';
-import type { UnsealCrypto } from '../core/session/cookie-seal.js';
+import type { UnsealCacheBounds, UnsealCrypto } from '../core/session/cookie-seal.js';
 import type { Tracing } from './tracing.js';
 import type { SharedIntrospectionCache, TokenDigest } from '../core/oidc/introspection-cache.js';
 
@@ -42,6 +42,8 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly requestId?: (env: B) => string | undefined;
   /** Cheaper unsealing primitives than Web Crypto's, where the platform has them (Node: node:crypto). */
   readonly unsealCrypto?: UnsealCrypto;
+  /** The bounds of the sealer's cache of opened cookies (default DEFAULT_UNSEAL_CACHE); `false` for none (benchmarks). */
+  readonly unsealCache?: UnsealCacheBounds | false;
   /**
    * Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when
    * it is bound to the session's key, else as a bearer token; on `introspect` routes the JWT it

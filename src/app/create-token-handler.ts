@@ -60,7 +60,7 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now, deps.logSink, metrics, routeLabels(config));
   const timed = measured ? timedFetch(deps.fetch, metrics, deps.now) : deps.fetch;
   const idpFetch = deps.tracing ? tracedFetch(timed, deps.tracing) : timed;
-  const untraced = createAgent(config, { fetch: idpFetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, metrics));
+  const untraced = createAgent(config, { fetch: idpFetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, deps.unsealCache, metrics));
   const agent = deps.tracing ? tracedAgent(untraced, deps.tracing) : untraced;
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now;
   // `introspect` routes forward the JWT the opaque token introspects into instead (introspection timed and traced as an IdP call).

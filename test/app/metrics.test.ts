@@ -33,7 +33,7 @@ describe('unseal failures', () => {
   it('are counted by purpose and reason; an absent value and a value that opens are not', async () => {
     const { metrics, calls } = recording();
     let now = Date.now();
-    const sealer = createSealer([{ id: 'k1', secret: 'a'.repeat(8) + 'bcdefghijklmnopqrstuvwxyz0123456789' }], () => now, undefined, metrics);
+    const sealer = createSealer([{ id: 'k1', secret: 'a'.repeat(8) + 'bcdefghijklmnopqrstuvwxyz0123456789' }], () => now, undefined, undefined, metrics);
     const other = createSealer([{ id: 'k9', secret: 'Z'.repeat(4) + 'yxwvutsrqponmlkjihgfedcba9876543210' }], () => now);
     const value = await sealer.seal('at', { t: 'x' }, now / 1000 + 60);
     expect(await sealer.unseal('at', value)).toBeDefined();

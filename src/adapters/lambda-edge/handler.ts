@@ -34,10 +34,13 @@ import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings }
 import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
 import type { LogSink } from '../../core/ports.js';
+import type { UnsealCacheBounds, UnsealCrypto } from '../../core/session/cookie-seal.js';
 import { filterUpstreamResponseHeaders } from '../../core/proxy/headers.js';
 import { matchRoute, routesByUpstream } from '../../core/proxy/routes.js';
 import type { ApiRoute } from '../../core/types.js';
 import { carryRequestHeaders, carryResponseHeaders, fromByteString, toByteString } from './event-headers.js';
+// Lambda@Edge runs Node: the same synchronous node:crypto unsealing (architecture.test.ts allows this one import).
+import { nodeUnsealCrypto } from '../node/unseal-crypto.js';
 
 /** Replaced by `npm run build:edge` with the validated settings from the configuration file. */
 declare const __TH_EDGE_SETTINGS__: EdgeSettings | undefined;
@@ -55,6 +58,10 @@ export interface EdgeHandlerOptions {
   /** Replaces KMS entirely (for hosts that hold the secrets some other way). */
   readonly decrypt?: Decrypt;
   readonly logSink?: LogSink;
+  /** Unsealing primitives (default node:crypto); `null` for Web Crypto (benchmarks compare the two). */
+  readonly unsealCrypto?: UnsealCrypto | null;
+  /** The sealer's cache of opened cookies, kept for the life of a warm container (default bounds); `false` for none. */
+  readonly unsealCache?: UnsealCacheBounds | false;
 }
 
 /** What hono/lambda-edge puts in `c.env`. */
@@ -148,6 +155,8 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
     // The target as CloudFront received it, before URL parsing resolves `..` and hides a traversal.
     requestTarget: (env) => (env.request.querystring ? `${env.request.uri}?${env.request.querystring}` : env.request.uri),
     handOff: (prepared, env) => handToCloudFront(prepared, env, config),
+    ...(options.unsealCrypto === null ? {} : { unsealCrypto: options.unsealCrypto ?? nodeUnsealCrypto }),
+    ...(options.unsealCache !== undefined ? { unsealCache: options.unsealCache } : {}),
   });
   return { config, handler, handleRequest: handle(handler.app) as Ready['handleRequest'] };
 }

@@ -5,7 +5,8 @@
  * then, and they cannot change for the life of an isolate). A bad configuration is logged once and
  * then answers every request with a 500 JSON error naming the bad variables, never their values.
  *
- * Only Web APIs are used (fetch, Web Crypto, streams): the Worker needs no `nodejs_compat`.
+ * Only Web APIs are used (fetch, Web Crypto, streams): the Worker needs no `nodejs_compat`. Cookies
+ * are unsealed with Web Crypto, and the sealer's cache of opened cookies lives as long as the isolate.
  */
 import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '../../app/create-token-handler.js';
 import { startupFailure, type StartupFailure } from '../../app/startup-failure.js';

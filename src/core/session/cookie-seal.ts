@@ -6,6 +6,9 @@
  * its MAC when presented as another. The payload also names its purpose and carries its own issue
  * and expiry times, checked against the injected clock. The key id travels in the sealed value, so
  * the first key seals and every configured key unseals (rotation without logging anyone out).
+ *
+ * Opened values are kept in a bounded cache of the sealer (see UnsealCache), so a session's cookie
+ * costs its MAC and decryption once per process or isolate, not on every request.
  */
 import { defaults as ironDefaults, seal as ironSeal } from 'iron-webcrypto';
 import { noMetrics, type Metrics } from '../ports.js';
@@ -29,6 +32,8 @@ export interface Sealer {
   unseal<T>(purpose: SealPurpose, value: string | undefined): Promise<{ data: T; issuedAt: number; expiresAt: number } | undefined>;
   /** How many HKDF derivations ran; they happen once per key and purpose per isolate. */
   readonly derivations: number;
+  /** The cache of opened values now: entries and counted bytes (zero when it is off). */
+  readonly cached: { readonly entries: number; readonly bytes: number };
 }
 
 interface DerivedKey {
@@ -61,6 +66,73 @@ export interface UnsealCrypto {
   decryptAes256Cbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
+/** The bounds of the cache of opened values; `false` turns it off (for comparisons). */
+export interface UnsealCacheBounds {
+  /** At most this many opened values. */
+  readonly maxEntries: number;
+  /** At most this many bytes, counted as twice each sealed value's length (the key, and the opened data, which is shorter). */
+  readonly maxBytes: number;
+}
+
+/** ~1,000 sessions' three cookies in at most 8 MiB: a warm Lambda container or isolate holds far fewer. */
+export const DEFAULT_UNSEAL_CACHE: UnsealCacheBounds = { maxEntries: 4096, maxBytes: 8 * 1024 * 1024 };
+
+interface Opened {
+  readonly purpose: SealPurpose;
+  readonly result: { data: unknown; issuedAt: number; expiresAt: number };
+  readonly bytes: number;
+}
+
+/**
+ * Values that opened, keyed by the whole sealed string: a hit is the exact value whose MAC,
+ * decryption, purpose and expiry were checked (any other byte is another key, and a miss). Filled
+ * only after every check passed; the expiry is checked again on each hit; evicted oldest first
+ * (insertion order: a hit costs one Map lookup, and an evicted session costs one unseal again).
+ * It lives inside one sealer, so a new key set (a new sealer) starts empty. Everything above the
+ * sealer (session-cookies.ts's session-id checks, any revocation check) still runs on every hit.
+ */
+class UnsealCache {
+  private readonly entries = new Map<string, Opened>();
+  private bytes = 0;
+  constructor(private readonly bounds: UnsealCacheBounds) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+  get byteCount(): number {
+    return this.bytes;
+  }
+  get(value: string): Opened | undefined {
+    return this.entries.get(value);
+  }
+  delete(value: string): void {
+    const entry = this.entries.get(value);
+    if (!entry) return;
+    this.entries.delete(value);
+    this.bytes -= entry.bytes;
+  }
+  set(value: string, purpose: SealPurpose, result: Opened['result']): void {
+    const bytes = value.length * 2;
+    if (bytes > this.bounds.maxBytes || this.bounds.maxEntries < 1) return;
+    this.delete(value);
+    this.entries.set(value, { purpose, result, bytes });
+    this.bytes += bytes;
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.bounds.maxEntries && this.bytes <= this.bounds.maxBytes) break;
+      this.delete(oldest);
+    }
+  }
+}
+
+/** Opened data is shared by every hit: frozen, so no caller can change what the next request reads. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
 /** The default: Web Crypto, with the keys imported once. */
 const webUnseal = {
   verify: (keys: DerivedKey, mac: Uint8Array, data: Uint8Array) => crypto.subtle.verify('HMAC', keys.verify, mac as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>),
@@ -68,8 +140,17 @@ const webUnseal = {
     new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-CBC', iv: iv as Uint8Array<ArrayBuffer> }, keys.decrypt, data as Uint8Array<ArrayBuffer>)),
 };
 
-/** `metrics` counts the values that do not open (`unseal_failures`, by purpose and reason); an absent value is no failure. */
-export function createSealer(keys: readonly CookieKey[], now: () => number, unsealCrypto?: UnsealCrypto, metrics: Metrics = noMetrics): Sealer {
+/**
+ * `cacheBounds` bounds the cache of opened values (false: none); `metrics` counts the values that
+ * do not open (`unseal_failures`, by purpose and reason; an absent value is no failure).
+ */
+export function createSealer(
+  keys: readonly CookieKey[],
+  now: () => number,
+  unsealCrypto?: UnsealCrypto,
+  cacheBounds: UnsealCacheBounds | false = DEFAULT_UNSEAL_CACHE,
+  metrics: Metrics = noMetrics,
+): Sealer {
   const primitives = unsealCrypto
     ? {
         verify: (k: DerivedKey, mac: Uint8Array, data: Uint8Array) => unsealCrypto.verifyHmacSha256(k.integrity, mac, data),
@@ -79,6 +160,7 @@ export function createSealer(keys: readonly CookieKey[], now: () => number, unse
   if (keys.length === 0) throw new Error('createSealer needs at least one key');
   const byId = new Map(keys.map((k) => [k.id, k]));
   const cache = new Map<string, Promise<DerivedKey>>();
+  const opened = cacheBounds ? new UnsealCache(cacheBounds) : undefined;
   let derivations = 0;
 
   const derive = (key: CookieKey, purpose: SealPurpose): Promise<DerivedKey> => {
@@ -115,6 +197,9 @@ export function createSealer(keys: readonly CookieKey[], now: () => number, unse
     get derivations() {
       return derivations;
     },
+    get cached() {
+      return { entries: opened?.size ?? 0, bytes: opened?.byteCount ?? 0 };
+    },
     async seal(purpose, data, expiresAt) {
       const derived = await derive(sealingKey, purpose);
       const envelope: SealedEnvelope<typeof data> = { p: purpose, iat: Math.floor(now() / 1000), exp: Math.floor(expiresAt), d: data };
@@ -127,6 +212,15 @@ export function createSealer(keys: readonly CookieKey[], now: () => number, unse
         metrics.count('unseal_failures', { purpose, reason: why });
         return undefined;
       };
+      const hit = opened?.get(value);
+      if (hit) {
+        // The same string opened before under its own purpose; it never opens as another one. Each
+        // purpose has its own keys, so unopened it would fail its MAC: counted the same way.
+        if (hit.purpose !== purpose) return failed('tampered');
+        if (hit.result.expiresAt * 1000 > now()) return hit.result as never;
+        opened!.delete(value);
+        return failed('expired');
+      }
       if (value.length > MAX_SEALED_LENGTH || !SEALED_FORMAT.test(value)) return failed('malformed');
       const keyId = value.split('*', 3)[1];
       const key = keyId === undefined ? undefined : byId.get(keyId);
@@ -137,7 +231,9 @@ export function createSealer(keys: readonly CookieKey[], now: () => number, unse
         if (!envelope || typeof envelope !== 'object' || envelope.p !== purpose) return failed('wrong_purpose');
         if (typeof envelope.exp !== 'number' || typeof envelope.iat !== 'number') return failed('malformed');
         if (envelope.exp * 1000 <= now()) return failed('expired');
-        return { data: envelope.d as never, issuedAt: envelope.iat, expiresAt: envelope.exp };
+        const result = deepFreeze({ data: envelope.d as never, issuedAt: envelope.iat, expiresAt: envelope.exp });
+        opened?.set(value, purpose, result);
+        return result;
       } catch {
         // Tampered, truncated or malformed: treated exactly like an absent cookie.
         return failed('tampered');

@@ -95,4 +95,90 @@ describe.each<[string, UnsealCrypto | undefined]>([
       expect(await sealer.unseal('at', changed), `position ${i}`).toBeUndefined();
     }
   });
+
+  describe('the cache of opened values', () => {
+    /** One character of `value` at `i` changed to another of the base64url alphabet. */
+    const changeAt = (value: string, i: number) => value.slice(0, i) + (value[i] === 'A' ? 'B' : 'A') + value.slice(i + 1);
+
+    it('answers a second unseal from the cache, with the same data', async () => {
+      const sealer = createSealer([k1], () => T0, unsealCrypto);
+      const sealed = await sealer.seal('at', { t: 'token' }, T0 / 1000 + 60);
+      const first = await sealer.unseal('at', sealed);
+      expect(sealer.cached.entries).toBe(1);
+      expect(await sealer.unseal('at', sealed)).toBe(first);
+      expect(first).toEqual({ data: { t: 'token' }, issuedAt: T0 / 1000, expiresAt: T0 / 1000 + 60 });
+      // Shared by every hit, so frozen: no caller can change what the next request reads.
+      expect(Object.isFrozen(first!.data)).toBe(true);
+    });
+
+    it('refuses a tampered value beside a cached one: a flipped ciphertext byte, a changed MAC, anything after the MAC', async () => {
+      const sealer = createSealer([k1], () => T0, unsealCrypto);
+      const sealed = await sealer.seal('at', { t: 'token' }, T0 / 1000 + 60);
+      expect(await sealer.unseal('at', sealed)).toBeDefined();
+      const ciphertextAt = sealed.split('*').slice(0, 4).join('*').length + 1;
+      const macAt = sealed.length - 43;
+      for (const bad of [changeAt(sealed, ciphertextAt + 3), changeAt(sealed, macAt + 5), sealed + 'A', sealed + '*', ' ' + sealed, sealed.slice(0, -1)]) {
+        expect(await sealer.unseal('at', bad)).toBeUndefined();
+      }
+      // Nothing that failed was kept.
+      expect(sealer.cached.entries).toBe(1);
+    });
+
+    it('checks the expiry again on a hit, by the injected clock, and drops the entry', async () => {
+      let now = T0;
+      const sealer = createSealer([k1], () => now, unsealCrypto);
+      const sealed = await sealer.seal('rt', { t: 'x' }, T0 / 1000 + 60);
+      expect(await sealer.unseal('rt', sealed)).toBeDefined();
+      now = T0 + 60_000;
+      expect(await sealer.unseal('rt', sealed)).toBeUndefined();
+      expect(sealer.cached.entries).toBe(0);
+    });
+
+    it('never opens a cached value as another purpose', async () => {
+      const sealer = createSealer([k1], () => T0, unsealCrypto);
+      const sealed = await sealer.seal('id', { c: {} }, T0 / 1000 + 60);
+      expect(await sealer.unseal('id', sealed)).toBeDefined();
+      for (const other of ['at', 'rt', 'login'] as const) expect(await sealer.unseal(other, sealed)).toBeUndefined();
+      expect(await sealer.unseal('id', sealed)).toBeDefined();
+    });
+
+    it('holds at most maxEntries values, oldest out first', async () => {
+      const sealer = createSealer([k1], () => T0, unsealCrypto, { maxEntries: 3, maxBytes: 1 << 20 });
+      const values = await Promise.all([0, 1, 2, 3, 4].map((i) => sealer.seal('at', { i }, T0 / 1000 + 60)));
+      for (const v of values) expect(await sealer.unseal('at', v)).toBeDefined();
+      expect(sealer.cached.entries).toBe(3);
+      // The two oldest were evicted: they still open (by the full unseal), and come back in.
+      expect(await sealer.unseal('at', values[0])).toEqual(expect.objectContaining({ data: { i: 0 } }));
+      expect(sealer.cached.entries).toBe(3);
+    });
+
+    it('holds at most maxBytes, counted as twice each sealed length, and never keeps a value larger than that', async () => {
+      const sealer = createSealer([k1], () => T0, unsealCrypto, { maxEntries: 100, maxBytes: 2000 });
+      const small = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => sealer.seal('at', { i }, T0 / 1000 + 60)));
+      for (const v of small) await sealer.unseal('at', v);
+      expect(sealer.cached.bytes).toBeLessThanOrEqual(2000);
+      expect(sealer.cached.entries).toBe(Math.floor(2000 / (small[0]!.length * 2)));
+      expect(sealer.cached.bytes).toBe(sealer.cached.entries * small[0]!.length * 2);
+      const large = await sealer.seal('at', { t: 'x'.repeat(2000) }, T0 / 1000 + 60);
+      expect(await sealer.unseal('at', large)).toBeDefined();
+      expect(sealer.cached.bytes).toBeLessThanOrEqual(2000);
+    });
+
+    it('keeps nothing when it is off', async () => {
+      const sealer = createSealer([k1], () => T0, unsealCrypto, false);
+      const sealed = await sealer.seal('at', { t: 'a' }, T0 / 1000 + 60);
+      expect(await sealer.unseal('at', sealed)).toBeDefined();
+      expect(sealer.cached).toEqual({ entries: 0, bytes: 0 });
+    });
+
+    it('survives no key rotation: a value cached under a retired key opens in no sealer of the new key set', async () => {
+      const old = createSealer([k1], () => T0, unsealCrypto);
+      const sealedWithK1 = await old.seal('at', { t: 'a' }, T0 / 1000 + 60);
+      expect(await old.unseal('at', sealedWithK1)).toBeDefined();
+      expect(old.cached.entries).toBe(1);
+      const retired = createSealer([k2], () => T0, unsealCrypto);
+      expect(await retired.unseal('at', sealedWithK1)).toBeUndefined();
+      expect(retired.cached.entries).toBe(0);
+    });
+  });
 });

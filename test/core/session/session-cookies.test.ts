@@ -164,6 +164,16 @@ describe('reading a session: one session, one id', () => {
     }
   });
 
+  it('judges the session ids on every read, when every cookie already opened from the sealer\'s cache', async () => {
+    const { cookiesA, cookiesB } = await two();
+    // Each session read whole once: all six values are now cached, opened and valid.
+    expect(await readSessionCookies(settings, cookiesA)).toMatchObject({ kind: 'session' });
+    expect(await readSessionCookies(settings, cookiesB)).toMatchObject({ kind: 'session' });
+    const before = settings.sealer.cached.entries;
+    expect(await readSessionCookies(settings, mix([cookiesA, AT], [cookiesB, RT], [cookiesA, ID]))).toEqual({ kind: 'rejected', reason: 'session_ids_differ' });
+    expect(settings.sealer.cached.entries).toBe(before);
+  });
+
   it('cookies sealed before sessions had ids are rejected, and the proxy refuses such an access token', async () => {
     const oldAt = await settings.sealer.seal('at', { t: 'access-1', e: T + 300 }, T + 3600);
     const oldRt = await settings.sealer.seal('rt', { t: 'refresh-1' }, T + 3600);
