@@ -1,7 +1,7 @@
 import type { TokenStep } from './proxy-pipeline.js';
 import type { PreparedCall } from './proxy-pipeline.js';
 import type { RequestLog } from './request-log.js';
-import type { Clock, IdpFetch, LogSink, UpstreamTransport } from '../core/ports.js';
+import type { Clock, IdpFetch, LogSink, SessionStore, UpstreamTransport } from '../core/ports.js';
 import type { UnsealCrypto } from '../core/session/cookie-seal.js';
 
 /** Web-stream bodies both ways: what the Hono route hands a transport and gets back. */
@@ -42,6 +42,11 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly unsealCrypto?: UnsealCrypto;
   /** Replaces the proxy's token step (default: the access token from its cookie, as a DPoP token when it is bound to the session's key, else as a bearer token). */
   readonly tokenStep?: TokenStep;
+  /**
+   * The shared session store (contract §6), opened by the platform (Node: TH_SESSION_STORE; a
+   * Worker: its Durable Object; Lambda@Edge: DynamoDB). Without one, logout revokes nothing shared.
+   */
+  readonly sessionStore?: SessionStore;
   /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
   readonly shuttingDown?: () => boolean;
 }

@@ -9,6 +9,7 @@ import { createAgent, type Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
 import { createSealer } from '../core/session/cookie-seal.js';
+import { createRevocations } from '../core/session/revocation.js';
 import type { Config } from '../core/types.js';
 import { mountAgentRoutes } from './agent-routes.js';
 import type { AppEnv, TokenHandlerDeps } from './context.js';
@@ -20,6 +21,7 @@ import { createProxyPipeline, type ProxyPipeline } from './proxy-pipeline.js';
 import { mountProxyRoutes } from './proxy-routes.js';
 import { createRequestLog, type RequestLog } from './request-log.js';
 import { mountHealthRoutes } from './health-routes.js';
+import { guardStore } from './store-guard.js';
 
 export type { AppEnv, TokenHandlerDeps, WebBody } from './context.js';
 export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
@@ -46,8 +48,11 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
     logSink: (line) => console.log(line),
     ...partialDeps,
   };
-  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now);
-  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto));
+  const logger = createLogger(config.logLevel, deps.logSink, deps.now);
+  const log = createRequestLog(logger, deps.now);
+  const store = deps.sessionStore ? guardStore(deps.sessionStore, logger, deps.now) : undefined;
+  const revocations = store ? createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now }) : undefined;
+  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto), revocations ? { revocations } : {});
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
   const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));
   const app = new Hono<AppEnv<B>>();

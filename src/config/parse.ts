@@ -100,6 +100,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     upstreamTimeout: read.integer('TH_UPSTREAM_TIMEOUT') * 1000,
     idpTimeout: read.integer('TH_IDP_TIMEOUT') * 1000,
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
+    revocationCacheTtl: read.integer('TH_REVOCATION_CACHE_TTL') * 1000,
     ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);

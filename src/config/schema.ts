@@ -181,6 +181,15 @@ export const SETTINGS = [
     doc: 'where shared session state lives (README: "Scaling out"): `memory`, `redis://…`/`rediss://…` (Node), `durable-object` (Workers), `dynamodb://<table>?region=<region>` (Lambda@Edge, Node). Never echoed; a URL with a password belongs in your secret store',
   },
   {
+    name: 'TH_REVOCATION_CACHE_TTL',
+    type: 'integer',
+    default: '5',
+    min: 0,
+    max: 300,
+    unit: 'seconds',
+    doc: 'how long each instance trusts what the store said about a session being revoked (logout, back-channel logout); `0` asks the store on every request',
+  },
+  {
     name: 'TH_SESSION_STORE_ENDPOINT',
     type: 'parsed',
     parse: parseStoreEndpoint,

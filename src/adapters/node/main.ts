@@ -47,7 +47,9 @@ async function main(): Promise<void> {
     shuttingDown = true;
     const drained = server.drain(settings.shutdownGraceMs);
     log.log('info', 'shutting_down', { signal, grace_s: settings.shutdownGraceMs / 1000 });
-    void drained.then((clean) => {
+    void drained.then(async (clean) => {
+      // After the last request: the store's connections (Redis) would otherwise hold the process open.
+      await handler.close().catch((error: unknown) => log.log('warn', 'store_close_failed', { cause: error instanceof Error ? error.name : typeof error }));
       log.log(clean ? 'info' : 'warn', clean ? 'stopped' : 'stopped_with_requests_cut', {});
       process.exit(clean ? 0 : 1);
     });

@@ -6,6 +6,7 @@
 import type { Config } from '../types.js';
 import { createSealer, type Sealer } from '../session/cookie-seal.js';
 import type { CookieNames } from '../session/cookie-table.js';
+import type { Revocations } from '../session/revocation.js';
 import { createOidcClient, type CoreDeps, type OidcClient } from '../oidc/oidc-client.js';
 import type { AgentContext, AgentResult, Cookies, Params, SessionBody } from './context.js';
 import { endLogin } from './end-login.js';
@@ -35,10 +36,11 @@ export interface Agent {
   readAccessToken(cookies: Cookies): Promise<AccessTokenRead | undefined>;
 }
 
-export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now)): Agent {
+/** `shared`: what lives in the session store (contract §6); without it, nothing is shared. */
+export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now), shared: { readonly revocations?: Revocations } = {}): Agent {
   const names = config.cookieNames;
   const oidc = createOidcClient(config, deps);
-  const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now };
+  const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now, ...(shared.revocations ? { revocations: shared.revocations } : {}) };
   return {
     names,
     oidc,

@@ -11,6 +11,7 @@ import type { DpopKeyData } from '../oidc/dpop.js';
 import type { LoginCookieSettings } from '../session/login-transaction.js';
 import type { IdentityData, SessionCookieSettings } from '../session/session-cookies.js';
 import type { SetCookie } from '../session/cookie-table.js';
+import type { Revocations } from '../session/revocation.js';
 import { TokenHandlerError } from '../errors.js';
 
 export type { Cookies } from '../session/session-cookies.js';
@@ -46,6 +47,8 @@ export interface AgentContext extends SessionCookieSettings, LoginCookieSettings
   readonly config: Config;
   readonly oidc: AgentOidc;
   readonly now: Clock;
+  /** Revoked sessions in the shared store (contract §6.3); absent without a store. */
+  readonly revocations?: Revocations;
 }
 
 export function nowSeconds(ctx: { readonly now: Clock }): number {

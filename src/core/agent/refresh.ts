@@ -5,8 +5,9 @@
 import { TokenHandlerError } from '../errors.js';
 import { generateDpopKey, isDpopKeyData } from '../oidc/dpop.js';
 import type { TokenSet } from '../oidc/oidc-client.js';
-import { accessTokenExpiry, clearSessionCookies, readSessionCookies, storeSessionCookies } from '../session/session-cookies.js';
+import { accessTokenExpiry, clearSessionCookies, storeSessionCookies } from '../session/session-cookies.js';
 import { keptIdentity, nowSeconds, refuseUnlistedParams, type AgentContext, type AgentResult, type Cookies, type Params } from './context.js';
+import { readLiveSession } from './live-session.js';
 
 export interface RefreshBody {
   access_token_expires_in?: number;
@@ -14,7 +15,7 @@ export interface RefreshBody {
 
 export async function refresh(ctx: AgentContext, params: Params, cookies: Cookies): Promise<AgentResult<RefreshBody>> {
   refuseUnlistedParams(params, ctx.config.extraTokenParams);
-  const session = await readSessionCookies(ctx, cookies);
+  const session = await readLiveSession(ctx, cookies);
   const rt = session.kind === 'session' ? session.rt : undefined;
   if (session.kind !== 'session' || !rt) {
     const reason = session.kind === 'rejected' ? session.reason : 'no_refresh_token';

@@ -69,7 +69,9 @@ export type SessionRejection =
   /** refresh-token or ID cookies of another session than the access-token cookie */
   | 'session_ids_differ'
   /** an access-token cookie sealed before sessions had ids */
-  | 'session_format_old';
+  | 'session_format_old'
+  /** a session that was logged out (or ended by the IdP) presented again (contract §6.3) */
+  | 'session_revoked';
 
 export type SessionCookies =
   /** No token cookie opens (none sent, or all tampered, expired, sealed with a retired key). */
