@@ -69,6 +69,9 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     else sessionStore = { ...sessionStore, endpoint: storeEndpoint };
   }
 
+  const backchannelLogout = read.boolean('TH_BACKCHANNEL_LOGOUT');
+  if (backchannelLogout && !sessionStore) problems.push('TH_BACKCHANNEL_LOGOUT needs a TH_SESSION_STORE: the revocations must reach every instance');
+
   const config: Config = {
     publicOrigin,
     issuer,
@@ -100,6 +103,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     upstreamTimeout: read.integer('TH_UPSTREAM_TIMEOUT') * 1000,
     idpTimeout: read.integer('TH_IDP_TIMEOUT') * 1000,
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
+    backchannelLogout,
     revocationCacheTtl: read.integer('TH_REVOCATION_CACHE_TTL') * 1000,
     ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };

@@ -181,6 +181,12 @@ export const SETTINGS = [
     doc: 'where shared session state lives (README: "Scaling out"): `memory`, `redis://…`/`rediss://…` (Node), `durable-object` (Workers), `dynamodb://<table>?region=<region>` (Lambda@Edge, Node). Never echoed; a URL with a password belongs in your secret store',
   },
   {
+    name: 'TH_BACKCHANNEL_LOGOUT',
+    type: 'boolean',
+    default: 'false',
+    doc: 'OpenID Connect Back-Channel Logout at `{agent}/backchannel-logout`: signing out at the provider ends the session here too; needs `TH_SESSION_STORE`',
+  },
+  {
     name: 'TH_REVOCATION_CACHE_TTL',
     type: 'integer',
     default: '5',

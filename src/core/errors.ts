@@ -71,6 +71,10 @@ export const REASONS = {
   session_ids_differ: 'The session cookies carry different session ids (mixed sessions): no session, cleared.',
   session_format_old: 'Session cookies of the format before session ids: no session, cleared (a one-time logout after the upgrade).',
   session_revoked: 'The session was ended (logout, or back-channel logout at the IdP) and its cookies were presented again: no session, cleared.',
+  backchannel_logout_disabled: 'backchannel-logout was called but TH_BACKCHANNEL_LOGOUT is off: 404.',
+  backchannel_logout_token_missing: 'A back-channel logout request without a logout_token form field.',
+  backchannel_logout_events_missing: 'A logout token without the back-channel logout member in its events claim.',
+  backchannel_logout_jti_replayed: 'A logout token whose jti was already used (a replay).',
   // Agent requests (app).
   method_not_allowed: 'An agent endpoint was called with a method it does not accept.',
   agent_path_unknown: 'A path under the agent base that is no endpoint.',

@@ -71,6 +71,8 @@ export interface Config {
   /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
   readonly idpTimeout: number;
   readonly corsAllowHeaders: readonly string[];
+  /** OIDC Back-Channel Logout at `{agent}/backchannel-logout` (needs a session store). */
+  readonly backchannelLogout: boolean;
   /** Milliseconds each instance caches a session's revocation state (0: the store on every request). */
   readonly revocationCacheTtl: number;
   /** Where shared session state lives; absent on Workers and Lambda@Edge without TH_SESSION_STORE. */

@@ -5,7 +5,7 @@
  * tests can search them for leaked secrets.
  */
 import { startExampleApi, type ApiRequestInfo, type ExampleApi } from '../../examples/api.js';
-import { startDemoProvider, type DemoClient, type DemoProvider } from '../../examples/provider.js';
+import { startDemoProvider, type DemoClient, type DemoProvider, type DemoProviderOptions } from '../../examples/provider.js';
 import type { HttpBindings } from '@hono/node-server';
 import { createNodeTokenHandler, type NodeTokenHandler } from '../../src/adapters/node/server.js';
 import type { TokenHandlerDeps } from '../../src/app/create-token-handler.js';
@@ -48,6 +48,8 @@ export interface StackOptions {
   readonly deps?: Partial<TokenHandlerDeps<HttpBindings>>;
   /** DPoP end to end: TH_DPOP on, the provider binding tokens, the example API verifying proofs; each may demand its nonce. */
   readonly dpop?: { readonly providerNonce?: boolean; readonly apiNonce?: boolean };
+  /** The provider's outgoing calls (back-channel logout deliveries), e.g. into an in-process app. */
+  readonly providerFetch?: DemoProviderOptions['fetch'];
 }
 
 export async function startTestStack(options: StackOptions = {}): Promise<TestStack> {
@@ -69,6 +71,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     ...(options.userinfoTokens ? {} : { apiAudience: 'http://127.0.0.1:8082' }),
     ...(options.requirePar ? { requirePar: true } : {}),
     ...(options.dpop ? { dpop: { requireNonce: options.dpop.providerNonce === true } } : {}),
+    ...(options.providerFetch ? { fetch: options.providerFetch } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];
   const api = await startExampleApi({

@@ -9,6 +9,7 @@ import type { CookieNames } from '../session/cookie-table.js';
 import type { Revocations } from '../session/revocation.js';
 import { createOidcClient, type CoreDeps, type OidcClient } from '../oidc/oidc-client.js';
 import type { AgentContext, AgentResult, Cookies, Params, SessionBody } from './context.js';
+import { backchannelLogout, type BackchannelLogoutBody } from './backchannel-logout.js';
 import { endLogin } from './end-login.js';
 import { logout, type LogoutBody } from './logout.js';
 import { refresh, type RefreshBody } from './refresh.js';
@@ -34,6 +35,8 @@ export interface Agent {
   userinfo(cookies: Cookies): Promise<AgentResult<UserinfoBody>>;
   /** For the proxy: the access token, or undefined when there is none to use. */
   readAccessToken(cookies: Cookies): Promise<AccessTokenRead | undefined>;
+  /** The IdP's back-channel logout (contract §6.2); 404 when TH_BACKCHANNEL_LOGOUT is off. */
+  backchannelLogout(params: Params): Promise<AgentResult<BackchannelLogoutBody>>;
 }
 
 /** `shared`: what lives in the session store (contract §6); without it, nothing is shared. */
@@ -52,5 +55,6 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
     logout: (cookies) => logout(ctx, cookies),
     userinfo: (cookies) => userinfo(ctx, cookies),
     readAccessToken: (cookies) => readAccessToken(ctx, cookies),
+    backchannelLogout: (params) => backchannelLogout(ctx, params),
   };
 }

@@ -36,7 +36,10 @@ export async function refresh(ctx: AgentContext, params: Params, cookies: Cookie
   // The session keeps its id and its absolute end, counted from login (a refresh never extends it).
   const end = rt.expiresAt;
   const identity = tokens.idTokenClaims ? keptIdentity(ctx, tokens.idTokenClaims) : undefined;
-  const stored = await storeSessionCookies(ctx, { id: session.id, end, tokens, ...(identity ? { identity } : {}), ...(dpopKey ? { dpopKey } : {}) }, cookies, 'refresh');
+  // The session keeps what a back-channel logout revokes it by (its IdP session, subject, login time).
+  const { is, u, li } = session.at.data;
+  const idp = u !== undefined && li !== undefined ? { ...(is !== undefined ? { sid: is } : {}), sub: u, loginAt: li } : undefined;
+  const stored = await storeSessionCookies(ctx, { id: session.id, end, tokens, ...(identity ? { identity } : {}), ...(dpopKey ? { dpopKey } : {}), ...(idp ? { idp } : {}) }, cookies, 'refresh');
   const expiresAt = accessTokenExpiry(tokens, end);
   return {
     body: expiresAt !== undefined ? { access_token_expires_in: Math.max(0, expiresAt - nowSeconds(ctx)) } : {},

@@ -7,7 +7,7 @@ import { TokenHandlerError } from '../errors.js';
 import type { DpopKeyData } from '../oidc/dpop.js';
 import { clearSessionCookies, readAccessTokenCookie, type IdentityData } from '../session/session-cookies.js';
 import { nowSeconds, type AgentContext, type AgentResult, type Cookies, type SessionBody } from './context.js';
-import { readLiveSession } from './live-session.js';
+import { readLiveSession, revocationSubject } from './live-session.js';
 
 /** What the proxy needs of the access-token cookie. */
 export interface AccessTokenRead {
@@ -39,7 +39,7 @@ export async function readAccessToken(ctx: AgentContext, cookies: Cookies): Prom
   const at = await readAccessTokenCookie(ctx, cookies);
   if (!at) return undefined;
   // After the unseal: a forged cookie never costs a store read.
-  if (ctx.revocations && (await ctx.revocations.isRevoked(at.data.sid))) {
+  if (ctx.revocations && (await ctx.revocations.isRevoked(revocationSubject(at.data.sid, at.data)))) {
     throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'session_revoked' });
   }
   return { token: at.data.t, expired: at.data.e !== undefined && at.data.e <= nowSeconds(ctx), ...(at.data.k ? { dpopKey: at.data.k } : {}) };
