@@ -10,6 +10,7 @@ import { TokenHandlerError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
 import { createSealer } from '../core/session/cookie-seal.js';
 import { createRevocations } from '../core/session/revocation.js';
+import { createRefreshCoordination } from '../core/session/refresh-coordination.js';
 import type { Config } from '../core/types.js';
 import { mountAgentRoutes } from './agent-routes.js';
 import type { AppEnv, TokenHandlerDeps } from './context.js';
@@ -51,8 +52,15 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   const logger = createLogger(config.logLevel, deps.logSink, deps.now);
   const log = createRequestLog(logger, deps.now);
   const store = deps.sessionStore ? guardStore(deps.sessionStore, logger, deps.now) : undefined;
-  const revocations = store ? createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now }) : undefined;
-  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto), revocations ? { revocations } : {});
+  const sealer = createSealer(config.cookieKeys, deps.now, deps.unsealCrypto);
+  const shared = store
+    ? {
+        revocations: createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now }),
+        // A waiting refresh waits as long as the one it waits for may take at the IdP, and a margin.
+        refreshes: createRefreshCoordination({ store, sealer, now: deps.now, graceSeconds: config.refreshGrace, waitMs: config.idpTimeout + 2_000 }),
+      }
+    : {};
+  const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, sealer, shared);
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
   const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));
   const app = new Hono<AppEnv<B>>();

@@ -104,6 +104,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     idpTimeout: read.integer('TH_IDP_TIMEOUT') * 1000,
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
     backchannelLogout,
+    refreshGrace: read.integer('TH_REFRESH_GRACE'),
     revocationCacheTtl: read.integer('TH_REVOCATION_CACHE_TTL') * 1000,
     ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };

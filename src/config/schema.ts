@@ -187,6 +187,15 @@ export const SETTINGS = [
     doc: 'OpenID Connect Back-Channel Logout at `{agent}/backchannel-logout`: signing out at the provider ends the session here too; needs `TH_SESSION_STORE`',
   },
   {
+    name: 'TH_REFRESH_GRACE',
+    type: 'integer',
+    default: '30',
+    min: 1,
+    max: 300,
+    unit: 'seconds',
+    doc: 'with a session store: how long a refresh that presents the refresh token a concurrent refresh just replaced still gets the same new tokens (README: "Scaling out")',
+  },
+  {
     name: 'TH_REVOCATION_CACHE_TTL',
     type: 'integer',
     default: '5',

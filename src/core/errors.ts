@@ -113,6 +113,7 @@ export const REASONS = {
   upstream_unreachable: 'The API could not be reached (refused, reset).',
   upstream_bad_status: 'The API answered with a status outside 200–599.',
   // The session store (contract §6).
+  refresh_wait_timeout: 'A refresh waited for a concurrent refresh of the same session (on any instance) to bring the new tokens, and it did not within the IdP timeout.',
   store_unreachable: 'The session store did not answer within its timeouts (or refused): revocation cannot be checked, so the request is refused (fail closed).',
   // Start-up.
   config_unavailable: 'The configuration could not be loaded or is invalid (Lambda@Edge).',

@@ -71,6 +71,8 @@ export interface Config {
   /** Milliseconds allowed for each call to the IdP (discovery, keys, token, revocation). */
   readonly idpTimeout: number;
   readonly corsAllowHeaders: readonly string[];
+  /** Seconds a coordinated refresh's result is kept for refreshes presenting the superseded token. */
+  readonly refreshGrace: number;
   /** OIDC Back-Channel Logout at `{agent}/backchannel-logout` (needs a session store). */
   readonly backchannelLogout: boolean;
   /** Milliseconds each instance caches a session's revocation state (0: the store on every request). */

@@ -7,6 +7,7 @@ import type { Config } from '../types.js';
 import { createSealer, type Sealer } from '../session/cookie-seal.js';
 import type { CookieNames } from '../session/cookie-table.js';
 import type { Revocations } from '../session/revocation.js';
+import type { RefreshCoordination } from '../session/refresh-coordination.js';
 import { createOidcClient, type CoreDeps, type OidcClient } from '../oidc/oidc-client.js';
 import type { AgentContext, AgentResult, Cookies, Params, SessionBody } from './context.js';
 import { backchannelLogout, type BackchannelLogoutBody } from './backchannel-logout.js';
@@ -40,10 +41,10 @@ export interface Agent {
 }
 
 /** `shared`: what lives in the session store (contract §6); without it, nothing is shared. */
-export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now), shared: { readonly revocations?: Revocations } = {}): Agent {
+export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now), shared: { readonly revocations?: Revocations; readonly refreshes?: RefreshCoordination } = {}): Agent {
   const names = config.cookieNames;
   const oidc = createOidcClient(config, deps);
-  const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now, ...(shared.revocations ? { revocations: shared.revocations } : {}) };
+  const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now, ...(shared.revocations ? { revocations: shared.revocations } : {}), ...(shared.refreshes ? { refreshes: shared.refreshes } : {}) };
   return {
     names,
     oidc,

@@ -13,6 +13,7 @@ import type { LoginCookieSettings } from '../session/login-transaction.js';
 import type { IdentityData, SessionCookieSettings } from '../session/session-cookies.js';
 import type { SetCookie } from '../session/cookie-table.js';
 import type { Revocations } from '../session/revocation.js';
+import type { RefreshCoordination } from '../session/refresh-coordination.js';
 import { TokenHandlerError } from '../errors.js';
 
 export type { Cookies } from '../session/session-cookies.js';
@@ -54,6 +55,8 @@ export interface AgentContext extends SessionCookieSettings, LoginCookieSettings
   readonly now: Clock;
   /** Revoked sessions in the shared store (contract §6.3); absent without a store. */
   readonly revocations?: Revocations;
+  /** At most one IdP refresh per session generation across instances (contract §6.1); absent without a store. */
+  readonly refreshes?: RefreshCoordination;
 }
 
 export function nowSeconds(ctx: { readonly now: Clock }): number {
