@@ -47,6 +47,11 @@ export interface TokenHandlerDeps<B extends object = object> {
    * Worker: its Durable Object; Lambda@Edge: DynamoDB). Without one, logout revokes nothing shared.
    */
   readonly sessionStore?: SessionStore;
+  /**
+   * Without `sessionStore`: a store of this instance alone (a Worker isolate, a Lambda container),
+   * so that refresh coordination works at least within it (contract §6.1). Never used for revocation.
+   */
+  readonly localStore?: SessionStore;
   /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
   readonly shuttingDown?: () => boolean;
 }

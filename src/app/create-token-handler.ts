@@ -53,13 +53,20 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   const log = createRequestLog(logger, deps.now);
   const store = deps.sessionStore ? guardStore(deps.sessionStore, logger, deps.now) : undefined;
   const sealer = createSealer(config.cookieKeys, deps.now, deps.unsealCrypto);
+  // Without a shared store, refreshes are still coordinated within this instance when the platform gives it a store of its own.
+  const local = !store && deps.localStore ? guardStore(deps.localStore, logger, deps.now) : undefined;
+  const refreshStore = store ?? local;
+  const refreshes = refreshStore
+    ? createRefreshCoordination({ store: refreshStore, sealer, now: deps.now, graceSeconds: config.refreshGrace, waitMs: config.idpTimeout + 2_000 })
+    : undefined;
   const shared = store
     ? {
         revocations: createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now }),
-        // A waiting refresh waits as long as the one it waits for may take at the IdP, and a margin.
-        refreshes: createRefreshCoordination({ store, sealer, now: deps.now, graceSeconds: config.refreshGrace, waitMs: config.idpTimeout + 2_000 }),
+        refreshes: refreshes!,
       }
-    : {};
+    : refreshes
+      ? { refreshes }
+      : {};
   const agent = createAgent(config, { fetch: deps.fetch, now: deps.now }, sealer, shared);
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now.
   const proxy = createProxyPipeline(config, agent, log, deps.tokenStep ?? dpopFromCookie(agent));

@@ -33,6 +33,7 @@ import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings }
 import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
 import type { LogSink, SessionStore } from '../../core/ports.js';
+import { MemoryStore } from '../../stores/memory.js';
 import { filterUpstreamResponseHeaders } from '../../core/proxy/headers.js';
 import { matchRoute, routesByUpstream } from '../../core/proxy/routes.js';
 import type { ApiRoute } from '../../core/types.js';
@@ -143,7 +144,8 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
   const sessionStore = await openEdgeStore(config, options);
   const handler = createTokenHandler<EdgeBindings>(config, {
     logSink,
-    ...(sessionStore ? { sessionStore } : {}),
+    // Without DynamoDB, refreshes are coordinated within this function instance only (README: "Scaling out").
+    ...(sessionStore ? { sessionStore } : { localStore: new MemoryStore() }),
     // CloudFront's own request id, so our log lines and its logs can be joined.
     requestId: (env) => env.config.requestId,
     clientIp: (env) => env.request.clientIp,

@@ -12,6 +12,7 @@ import { startupFailure, type StartupFailure } from '../../app/startup-failure.j
 import { parseConfig, type RawConfig } from '../../config/parse.js';
 // Directly, never through stores/select.ts: the Worker's bundle must not hold the Redis or AWS clients.
 import { durableObjectStore, type DurableObjectNamespaceLike } from '../../stores/durable-object.js';
+import { MemoryStore } from '../../stores/memory.js';
 
 /** The Worker's bindings as the runtime hands them over: `[vars]` may be strings, numbers, booleans or JSON. */
 export type WorkerBindings = Readonly<Record<string, unknown>>;
@@ -35,7 +36,8 @@ export function createWorkersTokenHandler(raw: RawConfig, deps: Partial<TokenHan
   return createTokenHandler<WorkerBindings>(config, {
     // Set by Cloudflare's edge on every request; a client cannot supply its own.
     clientIp: (_env, request) => request.headers.get('cf-connecting-ip') ?? undefined,
-    ...(config.sessionStore?.kind === 'durable-object' ? { sessionStore: durableObjectStore(sessionStoreBinding(env)) } : {}),
+    // Without the Durable Object, refreshes are coordinated within this isolate only (README: "Scaling out").
+    ...(config.sessionStore?.kind === 'durable-object' ? { sessionStore: durableObjectStore(sessionStoreBinding(env)) } : { localStore: new MemoryStore() }),
     ...deps,
   });
 }
