@@ -113,6 +113,11 @@ describe('logout revokes the session', () => {
       expect(session.body['error_code']).toBe('store_unavailable');
       // One warning line for the outage, not one per refused request.
       expect(stack.logs.filter((line) => line.includes('"msg":"store_unavailable"'))).toHaveLength(1);
+      // A logout during the outage cannot be recorded: 503, but the browser's cookies are cleared all the same.
+      const copy = copyOf(client);
+      const logout = await copy.json('POST', '/oauth-agent/logout');
+      expect(logout.status).toBe(503);
+      expect(logout.response.headers.getSetCookie().filter((c) => c.includes('Max-Age=0')).length).toBeGreaterThanOrEqual(3);
       await redis.startAgain();
       // The client reconnects by itself, with backoff: poll until it has.
       await eventually(async () => ((await client.json('GET', '/api/whoami')).status === 200 ? undefined : Promise.reject(new Error('still refused'))));
