@@ -39,6 +39,8 @@ export type DemoClient = {
   token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  /** OIDC Back-Channel Logout: where the provider POSTs a logout token when the user signs out there (with `sid`). */
+  backchannel_logout_uri?: string;
 };
 
 export type DemoProviderOptions = {
@@ -64,6 +66,12 @@ export type DemoProviderOptions = {
    * (RFC 7662) is on, and answers every client with a signed JWT (RFC 9701) when it asks for one.
    */
   opaqueAccessTokens?: boolean;
+  /**
+   * How the provider makes its own outgoing calls (back-channel logout deliveries). Default:
+   * the global fetch without oidc-provider's dispatcher, which refuses loopback and private
+   * addresses (an SSRF guard), so it can reach a token handler on 127.0.0.1.
+   */
+  fetch?: (url: URL | string, options: RequestInit & { dispatcher?: unknown }) => Promise<Response>;
 };
 
 export type DemoProvider = {
@@ -119,6 +127,11 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
     // Our own storage instead of the built-in "development-only" one (same behaviour, no warning),
     // isolated per provider instance so parallel test files do not share state.
     adapter: createMemoryAdapter(),
+    // The demo only: its clients run on loopback, which oidc-provider's default dispatcher refuses.
+    fetch: (url: URL | string, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _dispatcher, ...rest } = init;
+      return (options.fetch ?? ((u, o) => globalThis.fetch(u, o)))(url, rest);
+    },
 
     // Fresh keys on every start: nothing secret is ever committed, and a restarted provider
     // invalidates old tokens, which is what a key rotation test wants anyway.
@@ -200,6 +213,8 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<D
         },
       },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // Signing out here tells every client with a backchannel_logout_uri (the token handler).
+      backchannelLogout: { enabled: true },
       // On by default in oidc-provider; a nonce secret lets it hand out nonces (RFC 9449 §8).
       ...(options.dpop ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop?.requireNonce === true } } : {}),
       // The phantom token pattern: the token handler introspects the opaque tokens it holds.
@@ -286,6 +301,7 @@ function toClientMetadata(client: DemoClient): ClientMetadata {
     token_endpoint_auth_method: client.token_endpoint_auth_method,
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,
+    ...(client.backchannel_logout_uri !== undefined ? { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: true } : {}),
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   };

@@ -129,6 +129,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TH_API_ROUTES: `/api=${apiUrl}/api`,
       ...(dpop ? { TH_DPOP: 'on' } : {}),
       ...(opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
+      // Signing out at the demo provider ends the session here too (on Node, where the memory store is the default).
+      ...(options.tokenHandler ? {} : { TH_BACKCHANNEL_LOGOUT: 'on' }),
     };
     // A generated secret would make parseConfig choose client_secret_basic over a given private key.
     if (!overrides['TH_CLIENT_SECRET'] && !overrides['TH_CLIENT_PRIVATE_KEY']) defaults['TH_CLIENT_SECRET'] = randomSecret();
@@ -243,6 +245,7 @@ function demoClient(config: Config): DemoClient {
     token_endpoint_auth_method: config.clientAuth,
     redirect_uris: [config.redirectUri],
     post_logout_redirect_uris: [config.postLogoutRedirectUri],
+    ...(config.backchannelLogout ? { backchannel_logout_uri: `${config.publicOrigin}${config.agentPath}/backchannel-logout` } : {}),
   };
   if (config.clientSecret !== undefined) client.client_secret = config.clientSecret;
   if (config.clientPrivateKey !== undefined) {

@@ -123,7 +123,7 @@ export class TokenHandlerClient {
    * token the provider has just replaced, and providers treat that as theft and end the session.
    */
   refresh(): Promise<{ access_token_expires_in?: number }> {
-    this.refreshing ??= this.agent<{ access_token_expires_in?: number }>('POST', '/refresh')
+    this.refreshing ??= withRefreshLock(() => this.agent<{ access_token_expires_in?: number }>('POST', '/refresh'))
       .catch((error: unknown) => {
         throw asSessionEnded(error);
       })
@@ -216,4 +216,15 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function pathOnly(path: string): string {
   return path.split(/[?#]/, 1)[0] ?? path;
+}
+
+/**
+ * Tabs of one browser share the cookies, so their refreshes queue up behind one Web Lock: the
+ * second then presents the refresh token the first one brought, never the one it replaced (the
+ * token handler coordinates the rest, across instances: README "Scaling out"). Without Web Locks
+ * (an old browser, a test runtime) the refresh simply runs.
+ */
+function withRefreshLock<T>(refresh: () => Promise<T>): Promise<T> {
+  const locks = (globalThis.navigator as { locks?: { request(name: string, callback: () => Promise<T>): Promise<T> } } | undefined)?.locks;
+  return locks ? locks.request('token-handler-refresh', refresh) : refresh();
 }

@@ -41,6 +41,8 @@ export const AGENT_ROUTES: readonly AgentRoute[] = [
   { path: '/session', methods: ['GET', 'HEAD'], csrf: false, body: false, run: (agent, _params, cookies) => agent.getSession(cookies) },
   // A read like /session (no CSRF checks), but only for a valid session (core/agent/userinfo.ts).
   { path: '/userinfo', methods: ['GET'], csrf: false, body: false, run: (agent, _params, cookies) => agent.userinfo(cookies) },
+  // Server to server, from the IdP (contract §6.2): no browser, so no CSRF, Origin or Fetch Metadata checks.
+  { path: '/backchannel-logout', methods: ['POST'], csrf: false, body: true, run: (agent, params) => agent.backchannelLogout(params) },
 ];
 
 export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config: Config, agent: Agent, routes: readonly AgentRoute[] = AGENT_ROUTES): void {
@@ -68,7 +70,7 @@ export function mountAgentRoutes<B extends object>(app: Hono<AppEnv<B>>, config:
         log.event(requestId, name, fields);
       }
       if (result.audit) await log.audit(requestId, result.audit);
-      return jsonResponse(200, result.body, result.cookies, c.get('corsHeaders'));
+      return jsonResponse(result.status ?? 200, result.body, result.cookies, c.get('corsHeaders'));
     });
   }
 

@@ -1,7 +1,7 @@
 import type { TokenStep } from './proxy-pipeline.js';
 import type { PreparedCall } from './proxy-pipeline.js';
 import type { RequestLog } from './request-log.js';
-import type { Clock, IdpFetch, LogSink, Metrics, UpstreamTransport } from '../core/ports.js';
+import type { Clock, IdpFetch, LogSink, Metrics, SessionStore, UpstreamTransport } from '../core/ports.js';
 import type { UnsealCacheBounds, UnsealCrypto } from '../core/session/cookie-seal.js';
 import type { Tracing } from './tracing.js';
 import type { SharedIntrospectionCache, TokenDigest } from '../core/oidc/introspection-cache.js';
@@ -58,6 +58,16 @@ export interface TokenHandlerDeps<B extends object = object> {
   readonly introspectionCache?: SharedIntrospectionCache;
   /** SHA-256 of a token for the introspection cache key, where the platform has a cheaper one than Web Crypto (Node). */
   readonly tokenDigest?: TokenDigest;
+  /**
+   * The shared session store (contract §6), opened by the platform (Node: TH_SESSION_STORE; a
+   * Worker: its Durable Object; Lambda@Edge: DynamoDB). Without one, logout revokes nothing shared.
+   */
+  readonly sessionStore?: SessionStore;
+  /**
+   * Without `sessionStore`: a store of this instance alone (a Worker isolate, a Lambda container),
+   * so that refresh coordination works at least within it (contract §6.1). Never used for revocation.
+   */
+  readonly localStore?: SessionStore;
   /** True once the server is draining (Node, on SIGTERM): `{agent}/ready` then answers 503. */
   readonly shuttingDown?: () => boolean;
 }

@@ -9,6 +9,8 @@ import { createAgent, type Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
 import { noMetrics, type Clock, type Metrics, type UpstreamTransport } from '../core/ports.js';
 import { createSealer } from '../core/session/cookie-seal.js';
+import { createRevocations } from '../core/session/revocation.js';
+import { createRefreshCoordination } from '../core/session/refresh-coordination.js';
 import type { Config } from '../core/types.js';
 import { mountAgentRoutes } from './agent-routes.js';
 import type { AppEnv, TokenHandlerDeps } from './context.js';
@@ -23,6 +25,7 @@ import { withPhantomTokens } from './token-steps.js';
 import { mountHealthRoutes } from './health-routes.js';
 import { routeLabels, timedFetch, timedTransport } from './instrumentation.js';
 import { tracedAgent, tracedFetch, tracedTransport, type Tracing } from './tracing.js';
+import { guardStore } from './store-guard.js';
 
 export type { AppEnv, TokenHandlerDeps, WebBody } from './context.js';
 export { MAX_COOKIE_HEADER_BYTES, MAX_HEADER_BYTES } from './guards.js';
@@ -57,10 +60,27 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   };
   const metrics = deps.metrics ?? noMetrics;
   const measured = metrics !== noMetrics;
-  const log = createRequestLog(createLogger(config.logLevel, deps.logSink, deps.now), deps.now, deps.logSink, metrics, routeLabels(config));
+  const logger = createLogger(config.logLevel, deps.logSink, deps.now);
+  const log = createRequestLog(logger, deps.now, deps.logSink, metrics, routeLabels(config));
   const timed = measured ? timedFetch(deps.fetch, metrics, deps.now) : deps.fetch;
   const idpFetch = deps.tracing ? tracedFetch(timed, deps.tracing) : timed;
-  const untraced = createAgent(config, { fetch: idpFetch, now: deps.now }, createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, deps.unsealCache, metrics));
+  const store = deps.sessionStore ? guardStore(deps.sessionStore, logger, deps.now) : undefined;
+  const sealer = createSealer(config.cookieKeys, deps.now, deps.unsealCrypto, deps.unsealCache, metrics);
+  // Without a shared store, refreshes are still coordinated within this instance when the platform gives it a store of its own.
+  const local = !store && deps.localStore ? guardStore(deps.localStore, logger, deps.now) : undefined;
+  const refreshStore = store ?? local;
+  const refreshes = refreshStore
+    ? createRefreshCoordination({ store: refreshStore, sealer, now: deps.now, graceSeconds: config.refreshGrace, waitMs: config.idpTimeout + 2_000 })
+    : undefined;
+  const shared = store
+    ? {
+        revocations: createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now }),
+        refreshes: refreshes!,
+      }
+    : refreshes
+      ? { refreshes }
+      : {};
+  const untraced = createAgent(config, { fetch: idpFetch, now: deps.now }, sealer, shared);
   const agent = deps.tracing ? tracedAgent(untraced, deps.tracing) : untraced;
   // The scheme follows each session's token (DPoP when it is bound to a key, else Bearer), whatever TH_DPOP says now;
   // `introspect` routes forward the JWT the opaque token introspects into instead (introspection timed and traced as an IdP call).

@@ -69,6 +69,9 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     else sessionStore = { ...sessionStore, endpoint: storeEndpoint };
   }
 
+  const backchannelLogout = read.boolean('TH_BACKCHANNEL_LOGOUT');
+  if (backchannelLogout && !sessionStore) problems.push('TH_BACKCHANNEL_LOGOUT needs a TH_SESSION_STORE: the revocations must reach every instance');
+
   const config: Config = {
     publicOrigin,
     issuer,
@@ -103,6 +106,9 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): Config 
     corsAllowHeaders: Object.freeze(read.parsed('TH_CORS_ALLOW_HEADERS') ?? []),
     introspectionFormat: read.choice('TH_INTROSPECTION_FORMAT'),
     introspectionCacheTtl: read.integer('TH_INTROSPECTION_CACHE_TTL'),
+    backchannelLogout,
+    refreshGrace: read.integer('TH_REFRESH_GRACE'),
+    revocationCacheTtl: read.integer('TH_REVOCATION_CACHE_TTL') * 1000,
     ...(sessionStore ? { sessionStore: Object.freeze(sessionStore) } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);

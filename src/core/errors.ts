@@ -25,6 +25,7 @@ export const ERRORS = {
   server_error: { status: 500, message: 'The token handler failed unexpectedly' },
   authorization_server_error: { status: 502, message: 'The authorization server failed' },
   upstream_unavailable: { status: 502, message: 'The API could not be reached' },
+  store_unavailable: { status: 503, message: 'The session store could not be reached' },
 } as const satisfies Record<string, { readonly status: number; readonly message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -76,6 +77,11 @@ export const REASONS = {
   session_cookies_orphaned: 'Refresh-token or ID cookies came without the access-token cookie that anchors them (planted by a sibling subdomain, or half a session): no session, cleared.',
   session_ids_differ: 'The session cookies carry different session ids (mixed sessions): no session, cleared.',
   session_format_old: 'Session cookies of the format before session ids: no session, cleared (a one-time logout after the upgrade).',
+  session_revoked: 'The session was ended (logout, or back-channel logout at the IdP) and its cookies were presented again: no session, cleared.',
+  backchannel_logout_disabled: 'backchannel-logout was called but TH_BACKCHANNEL_LOGOUT is off: 404.',
+  backchannel_logout_token_missing: 'A back-channel logout request without a logout_token form field.',
+  backchannel_logout_events_missing: 'A logout token without the back-channel logout member in its events claim.',
+  backchannel_logout_jti_replayed: 'A logout token whose jti was already used (a replay).',
   // Agent requests (app).
   method_not_allowed: 'An agent endpoint was called with a method it does not accept.',
   agent_path_unknown: 'A path under the agent base that is no endpoint.',
@@ -113,6 +119,9 @@ export const REASONS = {
   upstream_timeout: 'The API did not answer within TH_UPSTREAM_TIMEOUT.',
   upstream_unreachable: 'The API could not be reached (refused, reset).',
   upstream_bad_status: 'The API answered with a status outside 200–599.',
+  // The session store (contract §6).
+  refresh_wait_timeout: 'A refresh waited for a concurrent refresh of the same session (on any instance) to bring the new tokens, and it did not within the IdP timeout.',
+  store_unreachable: 'The session store did not answer within its timeouts (or refused): revocation cannot be checked, so the request is refused (fail closed).',
   // Start-up.
   config_unavailable: 'The configuration could not be loaded or is invalid (Lambda@Edge).',
   config_invalid: 'The configuration is invalid; the log names the variables.',

@@ -84,6 +84,12 @@ export interface Config {
   readonly introspectionFormat: IntrospectionFormat;
   /** Seconds an introspection answer is reused at most (never past the token's exp); 0: not cached. */
   readonly introspectionCacheTtl: number;
+  /** Seconds a coordinated refresh's result is kept for refreshes presenting the superseded token. */
+  readonly refreshGrace: number;
+  /** OIDC Back-Channel Logout at `{agent}/backchannel-logout` (needs a session store). */
+  readonly backchannelLogout: boolean;
+  /** Milliseconds each instance caches a session's revocation state (0: the store on every request). */
+  readonly revocationCacheTtl: number;
   /** Where shared session state lives; absent on Workers and Lambda@Edge without TH_SESSION_STORE. */
   readonly sessionStore?: StoreSetting;
 }

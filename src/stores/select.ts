@@ -48,7 +48,27 @@ export type OpenedStore = SessionStore & { close(): Promise<void> };
 export async function selectSessionStore(value: string, endpoint: string | undefined, context: StoreContext = {}): Promise<OpenedStore> {
   const parsed = parseStoreSetting(value, endpoint);
   if (!parsed.setting) throw new Error(`Invalid session store settings:\n${parsed.problems.map((p) => `  - ${p}`).join('\n')}`);
-  const { setting } = parsed;
+  return openStore(parsed.setting, context);
+}
+
+/**
+ * The store of an already parsed setting (`config.sessionStore`), usable at once: each call waits
+ * for the store's module to load, so a synchronous start-up (createNodeTokenHandler) can take it.
+ */
+export function openSessionStore(setting: StoreSetting, context: StoreContext = {}): OpenedStore {
+  const opened = openStore(setting, context);
+  // A failure to open is seen by the first call (and close), not as an unhandled rejection.
+  opened.catch(() => undefined);
+  return {
+    get: async (key) => (await opened).get(key),
+    put: async (key, value, ttl) => (await opened).put(key, value, ttl),
+    compareAndSet: async (key, expected, value, ttl) => (await opened).compareAndSet(key, expected, value, ttl),
+    delete: async (key) => (await opened).delete(key),
+    close: async () => (await opened).close(),
+  };
+}
+
+async function openStore(setting: StoreSetting, context: StoreContext): Promise<OpenedStore> {
   switch (setting.kind) {
     case 'memory': {
       const { MemoryStore } = await import('./memory.js');

@@ -261,10 +261,14 @@ describe('refresh', () => {
   });
 
   it('answers 401 session_expired and clears the token cookies when the provider says invalid_grant', async () => {
-    const spa = new SpaClient(stack.app);
+    let now = Date.now();
+    const app = stack.makeApp({}, { now: () => now });
+    const spa = new SpaClient(app);
     await spa.login();
     const stale = spa.cookies.get('__Secure-th-rt')!.value;
     expect((await spa.json('POST', '/oauth-agent/refresh')).status).toBe(200);
+    // Past TH_REFRESH_GRACE, when the superseded token no longer gets the shared result (refresh-coordination.test.ts).
+    now += 31_000;
     // Present the rotated-away refresh token again: the provider refuses (and revokes the grant).
     spa.cookies.set('__Secure-th-rt', { value: stale, path: '/oauth-agent' });
     const res = await spa.json('POST', '/oauth-agent/refresh');

@@ -136,7 +136,8 @@ describe('GET /oauth-agent/userinfo', () => {
 
   it('answers 401 token_expired when the provider refuses the token: a copy of the cookies replayed after logout (the grant is revoked)', async () => {
     const spa = await loggedIn();
-    const copy = new SpaClient(stack.app);
+    // On an instance that does not share the session store (the same instance refuses the copy itself: session-revocation.test.ts).
+    const copy = new SpaClient(stack.makeApp());
     clients.push(copy);
     for (const [name, cookie] of spa.cookies) copy.cookies.set(name, { ...cookie });
     expect((await spa.json('POST', '/oauth-agent/logout')).status).toBe(200);

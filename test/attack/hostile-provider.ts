@@ -106,6 +106,11 @@ export interface HostileProvider {
   mutators: Mutators;
   reset(): void;
   count(endpoint: Endpoint, grant?: Grant): number;
+  /**
+   * A back-channel logout token (OIDC BCL §2.4) for `sid`, good unless `change` breaks it: it edits
+   * the claims and header in place; `signWith` signs it wrongly (as signWith for ID tokens).
+   */
+  mintLogoutToken(sid: string, change?: (claims: Record<string, unknown>, header: Record<string, unknown>) => void, signWith?: Mutators['signWith']): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -155,6 +160,22 @@ export async function startHostileProvider(options: { clientId: string; redirect
     },
     count(endpoint, grant) {
       return calls.filter((c) => c.endpoint === endpoint && (grant === undefined || c.grant === grant)).length;
+    },
+    async mintLogoutToken(sid, change, signWith) {
+      const now = Math.floor(Date.now() / 1000);
+      const claims: Record<string, unknown> = {
+        iss: issuer, aud: options.clientId, iat: now, exp: now + 120, jti: randomToken(22), sid,
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+      };
+      const header: Record<string, unknown> = { alg: 'RS256', kid: signingJwk.kid, typ: 'logout+jwt' };
+      change?.(claims, header);
+      const kept = provider.mutators.signWith;
+      provider.mutators.signWith = signWith;
+      try {
+        return await signIdToken(claims, header);
+      } finally {
+        provider.mutators.signWith = kept;
+      }
     },
     close: () => Promise.resolve(),
   };

@@ -83,7 +83,16 @@ describe('types', () => {
     expect(parseConfig(baseRaw({ TH_UPSTREAM_TIMEOUT: '900', TH_IDP_TIMEOUT: ' 1 ' }))).toMatchObject({ upstreamTimeout: 900_000, idpTimeout: 1000 });
   });
 
-  const BOOLEAN_FIELDS: Record<string, 'usePar' | 'revokeOnLogout' | 'dpop' | 'cloudwatchMetrics'> = { TH_USE_PAR: 'usePar', TH_REVOKE_ON_LOGOUT: 'revokeOnLogout', TH_DPOP: 'dpop', TH_CLOUDWATCH_METRICS: 'cloudwatchMetrics' };
+  const BOOLEAN_FIELDS: Record<string, 'usePar' | 'revokeOnLogout' | 'dpop' | 'cloudwatchMetrics' | 'backchannelLogout'> = {
+    TH_USE_PAR: 'usePar', TH_REVOKE_ON_LOGOUT: 'revokeOnLogout', TH_DPOP: 'dpop', TH_CLOUDWATCH_METRICS: 'cloudwatchMetrics', TH_BACKCHANNEL_LOGOUT: 'backchannelLogout',
+  };
+
+  it('refuses TH_BACKCHANNEL_LOGOUT without a session store (none by default on Workers), and reads TH_REVOCATION_CACHE_TTL in ms', () => {
+    expect(problems(baseRaw({ TH_BACKCHANNEL_LOGOUT: 'on' }), 'workers')).toEqual(['TH_BACKCHANNEL_LOGOUT needs a TH_SESSION_STORE: the revocations must reach every instance']);
+    expect(parseConfig(baseRaw({ TH_BACKCHANNEL_LOGOUT: 'on', TH_SESSION_STORE: 'durable-object' }), { platform: 'workers' }).backchannelLogout).toBe(true);
+    expect(parseConfig(baseRaw()).revocationCacheTtl).toBe(5_000);
+    expect(parseConfig(baseRaw({ TH_REVOCATION_CACHE_TTL: '0' })).revocationCacheTtl).toBe(0);
+  });
   it.each(ofType('boolean').map((s) => [s.name] as const))('%s takes true/false, 1/0, yes/no and on/off in any case', (name) => {
     const field = BOOLEAN_FIELDS[name];
     expect(field, `${name} needs a line in BOOLEAN_FIELDS`).toBeDefined();

@@ -59,7 +59,7 @@ describe('the table form', () => {
       invalid_request: 400, authorization_error: 400, authorization_response_error: 400,
       unauthorized_request: 401, login_required: 401, session_expired: 401, token_expired: 401,
       not_found: 404, method_not_allowed: 405, request_too_large: 413, request_header_too_large: 431,
-      unsupported_media_type: 415, server_error: 500, authorization_server_error: 502, upstream_unavailable: 502,
+      unsupported_media_type: 415, server_error: 500, authorization_server_error: 502, upstream_unavailable: 502, store_unavailable: 503,
     });
     for (const { message } of Object.values(ERRORS)) expect(message).toMatch(/^[A-Z][a-zA-Z -]{8,60}$/);
   });

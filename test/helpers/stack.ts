@@ -5,7 +5,7 @@
  * tests can search them for leaked secrets.
  */
 import { startExampleApi, type ApiRequestInfo, type ExampleApi } from '../../examples/api.js';
-import { startDemoProvider, type DemoClient, type DemoProvider } from '../../examples/provider.js';
+import { startDemoProvider, type DemoClient, type DemoProvider, type DemoProviderOptions } from '../../examples/provider.js';
 import type { HttpBindings } from '@hono/node-server';
 import { createNodeTokenHandler, type NodeTokenHandler } from '../../src/adapters/node/server.js';
 import type { TokenHandlerDeps } from '../../src/app/create-token-handler.js';
@@ -50,6 +50,8 @@ export interface StackOptions {
   readonly dpop?: { readonly providerNonce?: boolean; readonly apiNonce?: boolean };
   /** Phantom tokens: opaque access tokens, `/api` introspects them, the API takes only introspection JWTs. */
   readonly opaqueAccessTokens?: boolean;
+  /** The provider's outgoing calls (back-channel logout deliveries), e.g. into an in-process app. */
+  readonly providerFetch?: DemoProviderOptions['fetch'];
 }
 
 export async function startTestStack(options: StackOptions = {}): Promise<TestStack> {
@@ -72,6 +74,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     ...(options.requirePar ? { requirePar: true } : {}),
     ...(options.dpop ? { dpop: { requireNonce: options.dpop.providerNonce === true } } : {}),
     ...(options.opaqueAccessTokens ? { opaqueAccessTokens: true } : {}),
+    ...(options.providerFetch ? { fetch: options.providerFetch } : {}),
   });
   const upstreamRequests: ApiRequestInfo[] = [];
   const api = await startExampleApi({

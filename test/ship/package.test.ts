@@ -85,7 +85,7 @@ describe('the packed package', () => {
     for (const file of ['dist/node/server.js', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/adapters/node/index.d.ts', 'dist/adapters/workers/index.js', 'dist/adapters/lambda-edge/index.js', 'package.json', 'README.md']) {
       expect(packed.files).toContain(file);
     }
-    expect(packed.files.filter((f) => !/^(dist\/(index\.(js|d\.ts)|(adapters|app|cli|config|core|node)\/.+\.(js|d\.ts))|package\.json|README\.md)$/.test(f))).toEqual([]);
+    expect(packed.files.filter((f) => !/^(dist\/(index\.(js|d\.ts)|(adapters|app|cli|config|core|stores|node)\/.+\.(js|d\.ts))|package\.json|README\.md)$/.test(f))).toEqual([]);
   });
 });
 

@@ -33,8 +33,9 @@ import { startupFailure } from '../../app/startup-failure.js';
 import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings } from '../../config/from-bundle.js';
 import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
-import type { LogSink } from '../../core/ports.js';
+import type { LogSink, SessionStore } from '../../core/ports.js';
 import type { UnsealCacheBounds, UnsealCrypto } from '../../core/session/cookie-seal.js';
+import { MemoryStore } from '../../stores/memory.js';
 import { filterUpstreamResponseHeaders } from '../../core/proxy/headers.js';
 import { matchRoute, routesByUpstream } from '../../core/proxy/routes.js';
 import type { ApiRoute } from '../../core/types.js';
@@ -62,6 +63,8 @@ export interface EdgeHandlerOptions {
   readonly unsealCrypto?: UnsealCrypto | null;
   /** The sealer's cache of opened cookies, kept for the life of a warm container (default bounds); `false` for none. */
   readonly unsealCache?: UnsealCacheBounds | false;
+  /** Tests only: credentials for a DynamoDB endpoint override (TH_SESSION_STORE_ENDPOINT); else the SDK's default chain (the function's role). */
+  readonly storeCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
 /** What hono/lambda-edge puts in `c.env`. */
@@ -146,9 +149,12 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
     decrypt = createKmsDecrypter({ keyId: options.settings['TH_KMS_KEY_ID'], endpoint: options.kmsEndpoint });
   }
   const config = await resolveEdgeConfig(options.settings, decrypt ?? (() => Promise.reject(new Error('no decrypter'))));
+  const sessionStore = await openEdgeStore(config, options);
   const handler = createTokenHandler<EdgeBindings>(config, {
     logSink,
     ...(config.cloudwatchMetrics ? { metrics: createEmfMetrics(logSink, Date.now) } : {}),
+    // Without DynamoDB, refreshes are coordinated within this function instance only (README: "Scaling out").
+    ...(sessionStore ? { sessionStore } : { localStore: new MemoryStore() }),
     // CloudFront's own request id, so our log lines and its logs can be joined.
     requestId: (env) => env.config.requestId,
     clientIp: (env) => env.request.clientIp,
@@ -159,6 +165,25 @@ async function prepare(options: EdgeHandlerOptions, logSink: LogSink): Promise<R
     ...(options.unsealCache !== undefined ? { unsealCache: options.unsealCache } : {}),
   });
   return { config, handler, handleRequest: handle(handler.app) as Ready['handleRequest'] };
+}
+
+/**
+ * The DynamoDB store, imported directly (never through stores/select.ts, which could pull in the
+ * Redis client), and only when TH_SESSION_STORE names one. The function runs in the region nearest
+ * the viewer (AWS_REGION): the table's replica there is used when the setting lists it.
+ */
+async function openEdgeStore(config: Config, options: EdgeHandlerOptions): Promise<SessionStore | undefined> {
+  const setting = config.sessionStore;
+  if (setting?.kind !== 'dynamodb') return undefined;
+  const { DynamoDbStore } = await import('../../stores/dynamodb.js');
+  const here = process.env['AWS_REGION'];
+  const region = here && setting.regions.includes(here) ? here : setting.regions[0]!;
+  return new DynamoDbStore({
+    table: setting.table,
+    region,
+    ...(setting.endpoint ? { endpoint: setting.endpoint } : {}),
+    ...(options.storeCredentials ? { credentials: options.storeCredentials } : {}),
+  });
 }
 
 /**

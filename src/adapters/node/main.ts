@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     void drained.then(async (clean) => {
       // The last spans go out before the process does (bounded by the exporter's own timeout).
       await otel?.shutdown().catch(() => {});
+      // After the last request: the store's connections (Redis) would otherwise hold the process open.
+      await handler.close().catch((error: unknown) => log.log('warn', 'store_close_failed', { cause: error instanceof Error ? error.name : typeof error }));
       log.log(clean ? 'info' : 'warn', clean ? 'stopped' : 'stopped_with_requests_cut', {});
       process.exit(clean ? 0 : 1);
     });

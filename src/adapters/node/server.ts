@@ -10,6 +10,7 @@ import { createTokenHandler, instrumentTransport, type TokenHandler, type TokenH
 import { errorResponse } from '../../app/responses.js';
 import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
+import { openSessionStore } from '../../stores/select.js';
 import { createNodeFastPath } from './fast-path.js';
 import { createNodeHttpTransport, webBodies } from './http-transport.js';
 import { nodeUnsealCrypto } from './unseal-crypto.js';
@@ -19,11 +20,15 @@ export interface NodeTokenHandler extends TokenHandler<HttpBindings> {
   readonly listener: RequestListener;
   /** The fast path alone: answers the proxy's requests and returns false for the rest. */
   readonly fastPath: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Closes the session store it opened (its connections); call it once the server has drained. */
+  close(): Promise<void>;
 }
 
 /** The token handler with Node's specifics: node:http for API calls, node:crypto for unsealing, the raw request target. */
 export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandlerDeps<HttpBindings>> = {}): NodeTokenHandler {
   const transport = createNodeHttpTransport();
+  // TH_SESSION_STORE (memory by default), unless the caller brings its own (and closes it itself).
+  const opened = deps.sessionStore || !config.sessionStore ? undefined : openSessionStore(config.sessionStore, { ...(process.env['AWS_REGION'] ? { awsRegion: process.env['AWS_REGION'] } : {}) });
   const handler = createTokenHandler<HttpBindings>(config, {
     // The one upstream client, for the Hono route too (when the app is mounted by `fetch`).
     transport: webBodies(transport),
@@ -34,6 +39,7 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
     clientIp: (env) => env?.incoming?.socket?.remoteAddress ?? undefined,
     // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
     requestTarget: (env) => env?.incoming?.url,
+    ...(opened ? { sessionStore: opened } : {}),
     ...deps,
   });
   const fast = createNodeFastPath(handler, instrumentTransport(transport, { ...deps, now: handler.now }));
@@ -41,6 +47,9 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
   return {
     ...handler,
     fastPath: fast,
+    close: async () => {
+      await opened?.close();
+    },
     listener: (req, res) => {
       if (!fast(req, res)) hono(req, res);
     },

@@ -12,6 +12,9 @@ import { createTokenHandler, type TokenHandler, type TokenHandlerDeps } from '..
 import { startupFailure, type StartupFailure } from '../../app/startup-failure.js';
 import { parseConfig, type RawConfig } from '../../config/parse.js';
 import { cacheApiIntrospectionCache } from './introspection-cache.js';
+// Directly, never through stores/select.ts: the Worker's bundle must not hold the Redis or AWS clients.
+import { durableObjectStore, type DurableObjectNamespaceLike } from '../../stores/durable-object.js';
+import { MemoryStore } from '../../stores/memory.js';
 
 /** The Worker's bindings as the runtime hands them over: `[vars]` may be strings, numbers, booleans or JSON. */
 export type WorkerBindings = Readonly<Record<string, unknown>>;
@@ -29,15 +32,27 @@ export interface TokenHandlerWorker {
 
 type Loaded = { handler: TokenHandler<WorkerBindings> } | { failure: StartupFailure };
 
-/** The token handler with the Workers specifics: the client's IP from Cloudflare; API calls with fetch (the default); the Cache API. */
-export function createWorkersTokenHandler(raw: RawConfig, deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}): TokenHandler<WorkerBindings> {
-  return createTokenHandler<WorkerBindings>(parseConfig(raw, { platform: 'workers' }), {
+/** The token handler with the Workers specifics: the client's IP from Cloudflare; API calls with fetch (the default); the Cache API; the Durable Object store. */
+export function createWorkersTokenHandler(raw: RawConfig, deps: Partial<TokenHandlerDeps<WorkerBindings>> = {}, env: WorkerBindings = {}): TokenHandler<WorkerBindings> {
+  const config = parseConfig(raw, { platform: 'workers' });
+  return createTokenHandler<WorkerBindings>(config, {
     // Set by Cloudflare's edge on every request; a client cannot supply its own.
     clientIp: (_env, request) => request.headers.get('cf-connecting-ip') ?? undefined,
     // Phantom tokens: introspection results shared by the isolates of a data centre.
     introspectionCache: cacheApiIntrospectionCache(deps.now),
+    // Without the Durable Object, refreshes are coordinated within this isolate only (README: "Scaling out").
+    ...(config.sessionStore?.kind === 'durable-object' ? { sessionStore: durableObjectStore(sessionStoreBinding(env)) } : { localStore: new MemoryStore() }),
     ...deps,
   });
+}
+
+/** TH_SESSION_STORE=durable-object needs its binding; without it the Worker must not start as if it had a store. */
+function sessionStoreBinding(env: WorkerBindings): DurableObjectNamespaceLike {
+  const binding = env['SESSION_STORE'] as DurableObjectNamespaceLike | undefined;
+  if (!binding || typeof binding.get !== 'function') {
+    throw new Error('TH_SESSION_STORE=durable-object needs the SESSION_STORE Durable Object binding (wrangler.toml [[durable_objects.bindings]])');
+  }
+  return binding;
 }
 
 /** A Worker with its own per-isolate cache; the default export is one of these. */
@@ -48,7 +63,7 @@ export function createWorker(deps: Partial<TokenHandlerDeps<WorkerBindings>> = {
   const load = (env: WorkerBindings): Loaded => {
     if (loaded) return loaded;
     try {
-      loaded = { handler: createWorkersTokenHandler(bindingsToRaw(env), deps) };
+      loaded = { handler: createWorkersTokenHandler(bindingsToRaw(env), deps, env) };
     } catch (error) {
       loaded = { failure: startupFailure(error, deps.now ?? Date.now) };
       // Once per isolate, not once per request: the answer never changes until a new deployment.

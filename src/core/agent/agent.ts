@@ -6,8 +6,11 @@
 import type { Config } from '../types.js';
 import { createSealer, type Sealer } from '../session/cookie-seal.js';
 import type { CookieNames } from '../session/cookie-table.js';
+import type { Revocations } from '../session/revocation.js';
+import type { RefreshCoordination } from '../session/refresh-coordination.js';
 import { createOidcClient, type CoreDeps, type OidcClient } from '../oidc/oidc-client.js';
 import type { AgentContext, AgentResult, Cookies, Params, SessionBody } from './context.js';
+import { backchannelLogout, type BackchannelLogoutBody } from './backchannel-logout.js';
 import { endLogin } from './end-login.js';
 import { logout, type LogoutBody } from './logout.js';
 import { refresh, type RefreshBody } from './refresh.js';
@@ -33,12 +36,15 @@ export interface Agent {
   userinfo(cookies: Cookies): Promise<AgentResult<UserinfoBody>>;
   /** For the proxy: the access token, or undefined when there is none to use. */
   readAccessToken(cookies: Cookies): Promise<AccessTokenRead | undefined>;
+  /** The IdP's back-channel logout (contract §6.2); 404 when TH_BACKCHANNEL_LOGOUT is off. */
+  backchannelLogout(params: Params): Promise<AgentResult<BackchannelLogoutBody>>;
 }
 
-export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now)): Agent {
+/** `shared`: what lives in the session store (contract §6); without it, nothing is shared. */
+export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = createSealer(config.cookieKeys, deps.now), shared: { readonly revocations?: Revocations; readonly refreshes?: RefreshCoordination } = {}): Agent {
   const names = config.cookieNames;
   const oidc = createOidcClient(config, deps);
-  const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now };
+  const ctx: AgentContext = { config, names, agentPath: config.agentPath, sealer, oidc, now: deps.now, ...(shared.revocations ? { revocations: shared.revocations } : {}), ...(shared.refreshes ? { refreshes: shared.refreshes } : {}) };
   return {
     names,
     oidc,
@@ -50,5 +56,6 @@ export function createAgent(config: Config, deps: CoreDeps, sealer: Sealer = cre
     logout: (cookies) => logout(ctx, cookies),
     userinfo: (cookies) => userinfo(ctx, cookies),
     readAccessToken: (cookies) => readAccessToken(ctx, cookies),
+    backchannelLogout: (params) => backchannelLogout(ctx, params),
   };
 }

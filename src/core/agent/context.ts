@@ -8,9 +8,12 @@ import type { Config } from '../types.js';
 import type { Clock } from '../ports.js';
 import type { AuthorizationOptions, AuthorizationRequest, TokenSet } from '../oidc/oidc-client.js';
 import type { DpopKeyData } from '../oidc/dpop.js';
+import type { JwtProfile } from '../oidc/jwt-validation.js';
 import type { LoginCookieSettings } from '../session/login-transaction.js';
 import type { IdentityData, SessionCookieSettings } from '../session/session-cookies.js';
 import type { SetCookie } from '../session/cookie-table.js';
+import type { Revocations } from '../session/revocation.js';
+import type { RefreshCoordination } from '../session/refresh-coordination.js';
 import { TokenHandlerError } from '../errors.js';
 import type { AuditRecord } from '../audit.js';
 
@@ -19,6 +22,8 @@ export type Params = Readonly<Record<string, string>>;
 
 export interface AgentResult<T> {
   readonly body: T;
+  /** The HTTP status, when not 200 (back-channel logout answers its refusals itself, in the specification's shape). */
+  readonly status?: number;
   readonly cookies: readonly SetCookie[];
   /** What happened, for the security-event log line; never holds secret material. */
   readonly event?: { readonly name: string; readonly [field: string]: string | number | boolean };
@@ -41,6 +46,8 @@ export interface AgentOidc {
   /** RFC 7009 revocation; never throws. */
   revokeRefreshToken(refreshToken: string): Promise<{ revoked: boolean; reason?: string }>;
   endSessionUrl(): Promise<string | undefined>;
+  /** Another JWT of the IdP (a logout token) under its profile, with the ID tokens' keys and rules. */
+  verifyJwt(token: string, profile: JwtProfile): Promise<{ readonly payload: JWTPayload }>;
   /** The userinfo endpoint's claims for the access token; a 401 is thrown as `token_expired`. */
   userinfo(accessToken: string, expectedSub: string): Promise<JWTPayload>;
 }
@@ -49,6 +56,10 @@ export interface AgentContext extends SessionCookieSettings, LoginCookieSettings
   readonly config: Config;
   readonly oidc: AgentOidc;
   readonly now: Clock;
+  /** Revoked sessions in the shared store (contract §6.3); absent without a store. */
+  readonly revocations?: Revocations;
+  /** At most one IdP refresh per session generation across instances (contract §6.1); absent without a store. */
+  readonly refreshes?: RefreshCoordination;
 }
 
 export function nowSeconds(ctx: { readonly now: Clock }): number {

@@ -45,7 +45,10 @@ export async function endLogin(ctx: AgentContext, params: Params, cookies: Cooki
     const end = nowSeconds(ctx) + ctx.config.sessionLifetime;
     // A new session, with a new id, replaces whatever the browser held before (no session fixation).
     const id = newSessionId();
-    const stored = await storeSessionCookies(ctx, { id, end, tokens, identity, ...(dpopKey ? { dpopKey } : {}) }, cookies, 'login');
+    const claims = tokens.idTokenClaims!;
+    // What a back-channel logout revokes by: kept only when it is on (the cookie stays as small as it was otherwise).
+    const idp = ctx.config.backchannelLogout ? { ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}), sub: claims.sub!, loginAt: nowSeconds(ctx) } : undefined;
+    const stored = await storeSessionCookies(ctx, { id, end, tokens, identity, ...(dpopKey ? { dpopKey } : {}), ...(idp ? { idp } : {}) }, cookies, 'login');
     return {
       body: sessionBody(ctx, identity, accessTokenExpiry(tokens, end)),
       cookies: [...clearTx, ...stored],

@@ -4,7 +4,8 @@
  */
 import { clearLoginTransactions } from '../session/login-transaction.js';
 import { clearSessionCookies, readSessionCookies } from '../session/session-cookies.js';
-import type { AgentContext, AgentResult, Cookies } from './context.js';
+import { TokenHandlerError } from '../errors.js';
+import { nowSeconds, type AgentContext, type AgentResult, type Cookies } from './context.js';
 
 export interface LogoutBody {
   logout_url?: string;
@@ -16,6 +17,16 @@ export async function logout(ctx: AgentContext, cookies: Cookies): Promise<Agent
   const rt = session.kind === 'session' ? session.rt : undefined;
   let revocation: { revoked: boolean; reason?: string } = { revoked: false, reason: rt ? 'disabled' : 'no_refresh_token' };
   if (rt && ctx.config.revokeOnLogout) revocation = await ctx.oidc.revokeRefreshToken(rt.data.t);
+  // Revoked first, so a copy of these cookies is refused even if the SPA never sees this answer;
+  // when the store cannot record it the answer is 503, with the browser's cookies still cleared.
+  if (session.kind === 'session' && ctx.revocations) {
+    const cleared = [...clearSessionCookies(ctx, cookies), ...clearLoginTransactions(ctx.names, cookies)];
+    try {
+      await ctx.revocations.revokeSession(session.id, session.at.expiresAt - nowSeconds(ctx));
+    } catch (e) {
+      throw e instanceof TokenHandlerError ? e.withCookies(cleared) : e;
+    }
+  }
   let logoutUrl: string | undefined;
   try {
     logoutUrl = await ctx.oidc.endSessionUrl();

@@ -3,9 +3,11 @@
  * (contract §1.2), and the access token for the proxy (§2). Cookies that open but do not make one
  * session (§3, "One session, one id") are no session, and are cleared.
  */
+import { TokenHandlerError } from '../errors.js';
 import type { DpopKeyData } from '../oidc/dpop.js';
-import { clearSessionCookies, readAccessTokenCookie, readSessionCookies, type IdentityData } from '../session/session-cookies.js';
+import { clearSessionCookies, readAccessTokenCookie, type IdentityData } from '../session/session-cookies.js';
 import { nowSeconds, type AgentContext, type AgentResult, type Cookies, type SessionBody } from './context.js';
+import { readLiveSession, revocationSubject } from './live-session.js';
 
 /** What the proxy needs of the access-token cookie. */
 export interface AccessTokenRead {
@@ -18,7 +20,7 @@ export interface AccessTokenRead {
 
 /** Logged in while the access-token cookie and the claims cookie of one session open. */
 export async function readSession(ctx: AgentContext, cookies: Cookies): Promise<AgentResult<SessionBody>> {
-  const session = await readSessionCookies(ctx, cookies);
+  const session = await readLiveSession(ctx, cookies);
   if (session.kind === 'rejected') {
     return { body: { is_logged_in: false }, cookies: clearSessionCookies(ctx, cookies), event: { name: 'session_rejected', reason: session.reason },
       audit: { event: 'session_rejected', outcome: 'failure', reason: session.reason } };
@@ -37,5 +39,9 @@ export function sessionBody(ctx: AgentContext, identity: Pick<IdentityData, 'c'>
 export async function readAccessToken(ctx: AgentContext, cookies: Cookies): Promise<AccessTokenRead | undefined> {
   const at = await readAccessTokenCookie(ctx, cookies);
   if (!at) return undefined;
+  // After the unseal: a forged cookie never costs a store read.
+  if (ctx.revocations && (await ctx.revocations.isRevoked(revocationSubject(at.data.sid, at.data)))) {
+    throw new TokenHandlerError('unauthorized_request', { detail: 'No valid session', reason: 'session_revoked' });
+  }
   return { token: at.data.t, expired: at.data.e !== undefined && at.data.e <= nowSeconds(ctx), ...(at.data.k ? { dpopKey: at.data.k } : {}) };
 }

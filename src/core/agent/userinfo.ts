@@ -6,13 +6,14 @@
  * listed in TH_HIDDEN_CLAIMS are hidden here as in the session body.
  */
 import { TokenHandlerError } from '../errors.js';
-import { clearSessionCookies, readSessionCookies } from '../session/session-cookies.js';
+import { clearSessionCookies } from '../session/session-cookies.js';
 import { nowSeconds, visibleClaims, type AgentContext, type AgentResult, type Cookies } from './context.js';
+import { readLiveSession } from './live-session.js';
 
 export type UserinfoBody = Record<string, unknown>;
 
 export async function userinfo(ctx: AgentContext, cookies: Cookies): Promise<AgentResult<UserinfoBody>> {
-  const session = await readSessionCookies(ctx, cookies);
+  const session = await readLiveSession(ctx, cookies);
   if (session.kind === 'rejected') {
     throw new TokenHandlerError('unauthorized_request', { reason: session.reason, detail: 'No valid session', setCookies: clearSessionCookies(ctx, cookies) });
   }

@@ -14,9 +14,9 @@ import type { Discovery, ServerState } from './discovery.js';
 
 /**
  * The `typ` header rule: exactly `expected`, or anything (also none) but the `forbidden` ones.
- * Compared case-insensitively, with or without the `application/` prefix (RFC 7515 §4.1.9).
+ * With `whenPresent`, no `typ` at all passes too. Compared case-insensitively, with or without the `application/` prefix (RFC 7515 §4.1.9).
  */
-export type TypRule = { readonly expected: string } | { readonly forbidden: readonly string[] };
+export type TypRule = { readonly expected: string; readonly whenPresent?: boolean } | { readonly forbidden: readonly string[] };
 
 /** What one kind of JWT must look like. */
 export interface JwtProfile {
@@ -165,6 +165,6 @@ function joseFailure(error: unknown): JwtFailure {
 
 function typAllowed(typ: unknown, rule: TypRule): boolean {
   const normalised = typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
-  if ('expected' in rule) return normalised === rule.expected.toLowerCase();
+  if ('expected' in rule) return normalised === rule.expected.toLowerCase() || (rule.whenPresent === true && normalised === undefined);
   return normalised === undefined || !rule.forbidden.some((name) => name.toLowerCase() === normalised);
 }

@@ -14,7 +14,8 @@ import { defaults as ironDefaults, seal as ironSeal } from 'iron-webcrypto';
 import { noMetrics, type Metrics } from '../ports.js';
 import type { CookieKey } from '../types.js';
 
-export type SealPurpose = 'at' | 'rt' | 'id' | 'login';
+/** A cookie's purpose, or `refresh`: a coordinated refresh's result kept in the session store (contract §6.1). */
+export type SealPurpose = 'at' | 'rt' | 'id' | 'login' | 'refresh';
 
 export interface SealedEnvelope<T> {
   /** purpose */

@@ -38,6 +38,10 @@ export interface AccessTokenData {
    * proof on every call, and every proxied path gets this cookie (~200 bytes more, sealed).
    */
   readonly k?: DpopKeyData;
+  /** With back-channel logout on (contract §6.2): the IdP's session id, the subject and the login time (epoch seconds), for the revocation check. */
+  readonly is?: string;
+  readonly u?: string;
+  readonly li?: number;
 }
 
 export interface RefreshTokenData {
@@ -69,7 +73,9 @@ export type SessionRejection =
   /** refresh-token or ID cookies of another session than the access-token cookie */
   | 'session_ids_differ'
   /** an access-token cookie sealed before sessions had ids */
-  | 'session_format_old';
+  | 'session_format_old'
+  /** a session that was logged out (or ended by the IdP) presented again (contract §6.3) */
+  | 'session_revoked';
 
 export type SessionCookies =
   /** No token cookie opens (none sent, or all tampered, expired, sealed with a retired key). */
@@ -110,6 +116,8 @@ export interface SessionToStore {
   readonly identity?: Omit<IdentityData, 'sid'>;
   /** The key the access token is bound to (DPoP); absent for a bearer token. */
   readonly dpopKey?: DpopKeyData;
+  /** What back-channel logout revokes by (IdP `sid`, `sub` with the login time); absent when it is off. */
+  readonly idp?: { readonly sid?: string; readonly sub: string; readonly loginAt: number };
 }
 
 /** 128 random bits, base64url: 22 characters in each of the three cookies. */
@@ -186,6 +194,7 @@ export async function storeSessionCookies(settings: SessionCookieSettings, sessi
     ...(expiresAt !== undefined ? { e: expiresAt } : {}),
     ...(tokens.scope !== undefined ? { s: tokens.scope } : {}),
     ...(session.dpopKey !== undefined ? { k: session.dpopKey } : {}),
+    ...(session.idp ? { ...(session.idp.sid !== undefined ? { is: session.idp.sid } : {}), u: session.idp.sub, li: session.idp.loginAt } : {}),
   };
   const out: SetCookie[] = [];
   try {

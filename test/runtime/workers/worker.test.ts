@@ -111,7 +111,8 @@ describe('the Worker built in this isolate', () => {
       expect((await spa.json('POST', '/oauth-agent/refresh')).status).toBe(200);
     }
     expect((await spa.login()).status).toBe(200);
-    expect(app.agent.sealer.derivations).toBe(afterLogin);
+    // …and one for the refresh results kept for coordination (contract §6.1), derived once too.
+    expect(app.agent.sealer.derivations).toBe(afterLogin + 1);
   });
 
   it('streams a request body upstream through workerd fetch', async () => {
