@@ -95,14 +95,20 @@ describe('the image steps: npm ci --omit=dev, node dist/node/server.js', () => {
     expect(existsSync(join(image, 'node_modules', 'hono'))).toBe(true);
   });
 
-  it('serves health, readiness and a login against the real provider, and drains to exit 0 on SIGTERM', async () => {
-    const server = startServerProcess(['dist/node/server.js'], { ...settings(), PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production' }, image);
+  it('serves health, readiness, metrics and a login against the real provider, and drains to exit 0 on SIGTERM', async () => {
+    const server = startServerProcess(['dist/node/server.js'], { ...settings(), PORT: '0', HOST: '127.0.0.1', METRICS_PORT: '0', NODE_ENV: 'production' }, image);
     processes.push(server);
     const base = await server.url();
     expect(await (await fetch(`${base}/oauth-agent/health`)).json()).toEqual({ status: 'ok' });
     expect(await (await fetch(`${base}/oauth-agent/ready`)).json()).toEqual({ status: 'ready' });
 
     const spa = await loginAndCallTheApi(base);
+    // prom-client is a production dependency: the metrics answer from the image too.
+    const metricsUrl = String((await server.waitFor((l) => l.msg === 'metrics_listening'))['url']);
+    const scrape = await (await fetch(metricsUrl)).text();
+    expect(scrape).toContain('token_handler_requests_total');
+    const logins = scrape.split('\n').filter((line) => line.startsWith('token_handler_auth_events_total{') && line.includes('event="login"') && line.includes('outcome="success"'));
+    expect(logins.map((line) => line.split(' ').at(-1))).toEqual(['1']);
     const logged = JSON.stringify(server.lines);
     for (const { value } of spa.cookies.values()) expect(logged).not.toContain(value);
 
