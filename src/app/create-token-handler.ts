@@ -109,7 +109,8 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
   // rather than routed by its normalised form. Prefixes never overlap the agent path (config).
   const transport = instrumentTransport(deps.transport ?? createFetchTransport(), deps);
   if (config.apiRoutes.length > 0) mountProxyRoutes(app, proxy, transport, deps);
-  mountHealthRoutes(app, config, agent, deps);
+  // Readiness asks the shared store, unguarded: an outage is not-ready, not a logged 503 per probe.
+  mountHealthRoutes(app, config, agent, deps, deps.sessionStore);
   mountAgentRoutes(app, config, agent);
 
   app.notFound(() => {

@@ -4,6 +4,7 @@
  * 503 while shutting down, and nothing in either answer but the status.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError, type SessionStore } from '../../src/core/ports.js';
 import { PUBLIC_ORIGIN, startTestStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -91,6 +92,25 @@ describe('{agent}/ready', () => {
     expect(ready).toMatchObject({ status: 503, body: '{"status":"not_ready"}' });
     // Liveness is not readiness: the process can still serve.
     expect((await get(app, '/oauth-agent/health')).status).toBe(200);
+  });
+
+  it('answers 503 while the shared session store does not answer, and 200 once it does (revocation fails closed without it)', async () => {
+    let down = true;
+    const store: SessionStore = {
+      get: async () => {
+        if (down) throw new StoreUnavailableError('the test store is stopped');
+        return undefined;
+      },
+      put: async () => {},
+      compareAndSet: async () => true,
+      delete: async () => {},
+    };
+    const app = stack.makeApp({}, { sessionStore: store });
+    const refused = await get(app, '/oauth-agent/ready');
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toEqual({ status: 'not_ready' });
+    down = false;
+    expect((await get(app, '/oauth-agent/ready')).status).toBe(200);
   });
 
   it('answers 503 once the server is shutting down, even when loaded', async () => {
