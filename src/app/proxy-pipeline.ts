@@ -36,8 +36,8 @@ export interface ProxyRequest<Body> {
   readonly clientIp?: string | undefined;
   /** The client's body as the platform streams it; ignored for GET and HEAD. */
   readonly body: Body | null;
-  /** Aborted when the client goes away. */
-  readonly signal?: AbortSignal | undefined;
+  /** Registers how to close the upstream call when the client goes away (see UpstreamCall). */
+  readonly onClientGone?: ((close: () => void) => void) | undefined;
 }
 
 /** The rewritten call, ready for a transport or for CloudFront, and what its answer needs. */
@@ -167,7 +167,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
         headers: upstream.headers,
         body: bodyless ? null : request.body,
         timeout: config.upstreamTimeout,
-        ...(request.signal ? { signal: request.signal } : {}),
+        ...(request.onClientGone ? { onClientGone: request.onClientGone } : {}),
       },
     };
   }

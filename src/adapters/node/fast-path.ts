@@ -18,10 +18,6 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
     const target = req.url ?? '';
     // Absolute-form targets (`GET http://other/ HTTP/1.1`) are Hono's to refuse.
     if (!target.startsWith('/') || !proxy.claims(target)) return false;
-    const clientGone = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) clientGone.abort();
-    });
     const request = {
       requestId: randomUUID(),
       started: now(),
@@ -32,7 +28,15 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
       // HTTP/1.1 (RFC 9112 §6.3): a request with neither Content-Length nor Transfer-Encoding has no
       // body; saying so lets the pipeline send such a call twice (a DPoP nonce retry).
       body: hasBody(req) ? req : null,
-      signal: clientGone.signal,
+      // A client that goes away (the response closes before it finished) takes the upstream call with it.
+      onClientGone: (close: () => void) => {
+        const closeIfGone = () => {
+          if (!res.writableFinished) close();
+        };
+        // Gone already (while the request was being judged): close at once.
+        if (res.closed) closeIfGone();
+        else res.once('close', closeIfGone);
+      },
     };
     proxy.handle(request, transport).then(
       (result) => write(res, result),

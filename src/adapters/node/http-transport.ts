@@ -65,11 +65,7 @@ export function createNodeHttpTransport(): NodeTransport {
           reject(upstreamUnavailable(timedOut ? 'upstream_timeout' : 'upstream_unreachable', cause));
         });
         // A client that goes away takes the upstream call with it, mid-upload or mid-download.
-        const signal = call.signal;
-        if (signal) {
-          if (signal.aborted) request.destroy();
-          else signal.addEventListener('abort', () => request.destroy(), { once: true });
-        }
+        call.onClientGone?.(() => request.destroy());
         const body = call.body;
         if (body === null) {
           request.end();
