@@ -61,6 +61,18 @@ describe('the Kubernetes manifests', () => {
     expect(base['Service'].spec.ports[0].targetPort).toBe('http');
   });
 
+  it('serve metrics on a port of their own that the annotations name and the Service does not expose', () => {
+    const settings = readServerSettings(configMap.data);
+    expect(settings.problems).toEqual([]);
+    const metrics = container.ports.find((p: Manifest) => p.name === 'metrics');
+    expect(metrics.containerPort).toBe(settings.settings.metricsPort);
+    const annotations = deployment.spec.template.metadata.annotations;
+    expect(annotations['prometheus.io/scrape']).toBe('true');
+    expect(Number(annotations['prometheus.io/port'])).toBe(settings.settings.metricsPort);
+    expect(annotations['prometheus.io/path']).toBe('/metrics');
+    expect(base['Service'].spec.ports.map((p: Manifest) => p.targetPort)).toEqual(['http']);
+  });
+
   it('run the pod as the image user, non-root, read-only, without privilege escalation or capabilities', () => {
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: dockerUser(), seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
