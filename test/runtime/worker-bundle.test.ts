@@ -25,6 +25,8 @@ it('bundles offline with wrangler deploy --dry-run, under 100 KiB gzipped, with 
     });
     const output = `${result.stdout}\n${result.stderr}`;
     expect(result.status, output).toBe(0);
+    // The session store goes with it (issue 12: the deploy includes the store).
+    expect(output).toMatch(/env\.SESSION_STORE \(SessionStoreObject\)\s+Durable Object/);
 
     expect((await readdir(outdir)).filter((f) => f.endsWith('.js'))).toEqual(['worker.js']);
     const bundle = await readFile(join(outdir, 'worker.js'));
