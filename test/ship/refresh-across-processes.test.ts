@@ -85,5 +85,6 @@ describe('refresh coordination across two Node processes sharing Redis', () => {
         expect((await client.json('GET', '/oauth-agent/session')).body['is_logged_in'], `round ${round}`).toBe(true);
       }
     }
-  });
+    // Two processes to start (each compiles the entry with tsx) on a busy machine.
+  }, 60_000);
 });
