@@ -6,11 +6,13 @@
  * asks it for its own stack (`POST /stacks`), and the factory runs the very same `startTestStack`
  * the Node tests use (the real provider and API on fresh ports, a fresh client secret and cookie
  * keys), then answers with the settings for the Worker. What reached the example API is read back
- * over `GET /stacks/<id>/requests`. It also starts one stack for the Worker's own bindings, so the
+ * over `GET /stacks/<id>/requests`, and how many refresh grants its provider saw (answered or
+ * refused) over `GET /stacks/<id>/refresh-grants`. It also starts one stack for the Worker's own bindings, so the
  * deployed entry (wrangler.toml + bindings, reached through SELF) is tested as configured.
  */
 import type { TestProject } from 'vitest/node';
 import { nodeFetchListener, startNodeServer } from '../../../src/adapters/node/server.js';
+import { countRefreshGrants } from '../../helpers/refresh-grants.js';
 import { startTestStack, type StackOptions, type TestStack } from '../../helpers/stack.js';
 import { startCompressingUpstream } from './compressing-upstream.js';
 
@@ -41,12 +43,14 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stacks = new Map<string, TestStack>();
+  const refreshGrants = new Map<string, () => number>();
   let next = 0;
 
   const open = async (options: Pick<StackOptions, 'env' | 'accessTokenTtl' | 'requirePar' | 'userinfoTokens' | 'client' | 'dpop' | 'opaqueAccessTokens'>): Promise<StackHandle> => {
     const stack = await startTestStack(options);
     const id = String(++next);
     stacks.set(id, stack);
+    refreshGrants.set(id, countRefreshGrants(stack.provider.provider));
     const env = Object.fromEntries(Object.entries(stack.env).filter((e): e is [string, string] => e[1] !== undefined));
     return { id, issuer: stack.provider.issuer, apiUrl: stack.api.url, clientSecret: stack.clientSecret, cookieKeys: stack.cookieKeys, env };
   };
@@ -63,8 +67,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       if (request.method === 'GET' && what === 'requests') {
         return json(200, stack.upstreamRequests.slice(Number(url.searchParams.get('from') ?? 0)));
       }
+      if (request.method === 'GET' && what === 'refresh-grants') return json(200, { count: refreshGrants.get(id!)!() });
       if (request.method === 'DELETE' && what === undefined) {
         stacks.delete(id!);
+        refreshGrants.delete(id!);
         await stack.close();
         return json(200, {});
       }

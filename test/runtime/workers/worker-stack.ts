@@ -9,7 +9,7 @@
  * - The token handler is the Worker: `createWorker()` from the Workers entry, fed the stack's
  *   settings as bindings, running in this isolate. Its log lines are captured here as in Node.
  * - What reached the API is read back from the factory after every request, since the API's
- *   memory is in another process.
+ *   memory is in another process; so is how many refresh grants the provider saw (workerd only).
  */
 import { inject } from 'vitest';
 import type { ApiRequestInfo } from '../../../examples/api.js';
@@ -39,6 +39,8 @@ export interface WorkerTestStack {
   readonly logs: string[];
   readonly upstreamRequests: ApiRequestInfo[];
   makeApp(overrides?: RawConfig, deps?: Partial<TokenHandlerDeps<WorkerBindings>>): WorkerApp;
+  /** The refresh_token grants the provider has handled so far, answered or refused (it runs in Node). */
+  refreshGrants(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startTestStack(options: StackOptions = {}): Promise<Worker
     logs,
     upstreamRequests,
     makeApp,
+    refreshGrants: async () => (await factoryCall<{ count: number }>(`${factoryUrl}/stacks/${handle.id}/refresh-grants`)).count,
     close: async () => {
       await factoryCall(`${factoryUrl}/stacks/${handle.id}`, { method: 'DELETE' });
     },
