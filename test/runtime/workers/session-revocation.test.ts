@@ -46,11 +46,13 @@ describe('logout revokes the session (workerd, Durable Object store)', () => {
     expect((await copy.json('GET', '/oauth-agent/session')).body).toEqual({ is_logged_in: false });
   });
 
-  it('coordinates refreshes within the isolate without a store: 10 at once all answer 200 (the provider rotates and detects reuse)', async () => {
+  it('coordinates refreshes within the isolate without a store: 10 at once all answer 200, one refresh at the provider (which rotates and detects reuse)', async () => {
     const client = new SpaClient(stack.makeApp());
     await client.login();
+    const before = await stack.refreshGrants();
     const answers = await Promise.all(Array.from({ length: 10 }, () => client.request('POST', '/oauth-agent/refresh')));
     expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect((await stack.refreshGrants()) - before).toBe(1);
     expect((await client.json('GET', '/api/whoami')).status).toBe(200);
   });
 
