@@ -51,7 +51,7 @@ export type StackOptions = {
    */
   tokenHandler?: (settings: Readonly<Record<string, string>>, config: Config) => Promise<ExternalTokenHandler>;
   /**
-   * Where the token handler runs, for checking its settings; default 'node'. On 'workers' the
+   * Where the `tokenHandler` runs, for checking its settings; default 'node'. On 'workers' the
    * stack turns on back-channel logout with the Durable Object store (wrangler.toml's binding).
    */
   platform?: Platform;
