@@ -196,7 +196,7 @@ function freePort(): Promise<number> {
 async function main(): Promise<void> {
   let stack: Stack;
   try {
-    stack = await startStack({ tokenHandler: (settings, config) => startWorker(settings, config) });
+    stack = await startStack({ platform: 'workers', tokenHandler: (settings, config) => startWorker(settings, config) });
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);

@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import type { HttpBindings } from '@hono/node-server';
 import type { RequestListener } from 'node:http';
 import { createNodeTokenHandler, nodeFetchListener, startNodeServer, type RunningServer } from '../src/adapters/node/server.js';
-import { ConfigError, parseConfig, type Config } from '../src/config/parse.js';
+import { ConfigError, parseConfig, type Config, type Platform } from '../src/config/parse.js';
 import { createExampleApiApp } from './api.js';
 import { startDemoProvider, type DemoClient } from './provider.js';
 import { buildSpa, serveSpa } from './spa-server.js';
@@ -50,6 +50,11 @@ export type StackOptions = {
    * runs it in workerd). Gets the TH_* settings the config was parsed from; closed with the stack.
    */
   tokenHandler?: (settings: Readonly<Record<string, string>>, config: Config) => Promise<ExternalTokenHandler>;
+  /**
+   * Where the `tokenHandler` runs, for checking its settings; default 'node'. On 'workers' the
+   * stack turns on back-channel logout with the Durable Object store (wrangler.toml's binding).
+   */
+  platform?: Platform;
 };
 
 export type ExternalTokenHandler = {
@@ -96,6 +101,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     provider: options.ports?.provider ?? portFromEnv(env, 'PROVIDER_PORT', 8081),
     api: options.ports?.api ?? portFromEnv(env, 'API_PORT', 8082),
   };
+  const platform = options.platform ?? 'node';
   const accessTokenTtl = positiveIntegerFromEnv(env, 'DEMO_ACCESS_TOKEN_TTL', 300);
   const dpop = env['DEMO_DPOP'] === '1' ? { requireNonce: true } : undefined;
   const opaqueAccessTokens = flagFromEnv(env, 'DEMO_OPAQUE_ACCESS_TOKENS');
@@ -129,8 +135,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TH_API_ROUTES: `/api=${apiUrl}/api`,
       ...(dpop ? { TH_DPOP: 'on' } : {}),
       ...(opaqueAccessTokens ? { TH_API_ROUTE_OPTIONS: '/api=introspect' } : {}),
-      // Signing out at the demo provider ends the session here too (on Node, where the memory store is the default).
-      ...(options.tokenHandler ? {} : { TH_BACKCHANNEL_LOGOUT: 'on' }),
+      // Signing out at the demo provider ends the session here too, where a store shares the
+      // revocation: Node's memory store (the default there), the Worker's Durable Object.
+      ...(platform === 'workers' ? { TH_SESSION_STORE: 'durable-object', TH_BACKCHANNEL_LOGOUT: 'on' } : options.tokenHandler ? {} : { TH_BACKCHANNEL_LOGOUT: 'on' }),
     };
     // A generated secret would make parseConfig choose client_secret_basic over a given private key.
     if (!overrides['TH_CLIENT_SECRET'] && !overrides['TH_CLIENT_PRIVATE_KEY']) defaults['TH_CLIENT_SECRET'] = randomSecret();
@@ -142,7 +149,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     } else {
       // Validate everything before starting the provider, and register the client exactly as the
       // token handler will authenticate (id, method, secret or public key, redirect URIs).
-      const draft = parseConfig({ ...defaults, TH_ISSUER: `http://${BIND_HOST}`, ...overrides });
+      const draft = parseConfig({ ...defaults, TH_ISSUER: `http://${BIND_HOST}`, ...overrides }, { platform });
       const provider = await startDemoProvider({
         port: ports.provider,
         host: BIND_HOST,
@@ -157,7 +164,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
 
     const settings: Record<string, string> = { ...defaults, TH_ISSUER: issuer, ...(overrides as Record<string, string>) };
-    const config = parseConfig(settings);
+    const config = parseConfig(settings, { platform });
     const api = createExampleApiApp({
       issuer: config.issuer,
       audience: env['API_AUDIENCE'] ?? apiUrl,

@@ -1,6 +1,7 @@
 /**
- * The browser scenarios of issue 6, one `it` per numbered point, written once and run against every
- * target (the token handler on Node, and in workerd). Each test has its own browser context (its own
+ * The browser scenarios of issue 6, one `it` per numbered point (1-8), and those of issue 12's
+ * shared state (9-11: tabs refreshing together, the SPA client's Web Lock, back-channel logout),
+ * written once and run against every target (the token handler on Node, and in workerd). Each test has its own browser context (its own
  * cookies and storage) and logs in itself, so each can run and fail alone; the stack is shared by
  * a file, except where a test needs other provider settings.
  */
@@ -28,7 +29,7 @@ import {
   status,
   tokenHandlerCookies,
 } from './spa.js';
-import { AGENT_PATH, randomSecret, startE2eStack, type E2eStack, type Target } from './stack.js';
+import { AGENT_PATH, CLIENT_ID, randomSecret, startE2eStack, type E2eStack, type IssuedTokens, type Target } from './stack.js';
 
 /** The demo provider's access-token lifetime in the expiry scenario, in seconds. */
 const SHORT_ACCESS_TOKEN_TTL = 4;
@@ -209,19 +210,7 @@ export function defineScenarios(target: Target): void {
         const page = await loggedInTab(s, short);
         expect(short.issued.map((t) => t.grantType)).toEqual(['authorization_code']);
 
-        await s.step('access token expired', async () => {
-          // The session endpoint counts the sealed access token's lifetime down; wait for zero.
-          await expect
-            .poll(
-              () =>
-                page.evaluate(async () => {
-                  const response = await fetch('/oauth-agent/session', { headers: { 'token-handler-version': '1' } });
-                  return ((await response.json()) as { access_token_expires_in?: number }).access_token_expires_in;
-                }),
-              { timeout: (SHORT_ACCESS_TOKEN_TTL + 10) * 1000, interval: 250 },
-            )
-            .toBe(0);
-        });
+        await s.step('access token expired', () => accessTokenExpired(page));
 
         await s.step('api called after expiry', async () => {
           const upstreamBefore = short.upstreamRequests.length;
@@ -495,7 +484,229 @@ export function defineScenarios(target: Target): void {
         await evil.close();
       }
     });
+
+    describe('with short-lived access tokens', () => {
+      let short: E2eStack;
+      beforeAll(async () => {
+        short = await startE2eStack(target, { accessTokenTtl: SHORT_ACCESS_TOKEN_TTL });
+      });
+      afterAll(async () => {
+        await short?.close();
+      });
+
+      /** Two tabs of one browser on the SPA, logged in (the second by the shared cookies), the access token expired. */
+      const twoTabsExpired = async (s: BrowserSession): Promise<{ tabs: [Page, Page]; loginRefreshToken: string }> => {
+        const first = await loggedInTab(s, short);
+        const loginRefreshToken = short.issued.at(-1)!.refreshToken!;
+        const second = await s.newPage();
+        await s.step('second tab open', async () => {
+          expect(await openSpa(second, short)).toBe('logged-in');
+        });
+        await s.step('access token expired', () => accessTokenExpired(first));
+        return { tabs: [first, second], loginRefreshToken };
+      };
+
+      it('9. two tabs call the API at the same instant with the access token expired: both get the answer and stay logged in', async () => {
+        const s = await open('9 two tabs refresh at once', short);
+        const { tabs, loginRefreshToken } = await twoTabsExpired(s);
+        const issuedBefore = short.issued.length;
+        const errorsBefore = short.grantErrors.length;
+
+        await s.step('both tabs called the API', async () => {
+          // Hold both tabs' first API calls until both are in flight, then let them go at once: both
+          // find the token expired together and both refresh.
+          const api = `${short.urls.origin}/api/whoami`;
+          let release = () => {};
+          const bothSent = new Promise<void>((resolve) => (release = resolve));
+          let held = 0;
+          await s.context.route(api, async (route) => {
+            if (++held <= 2) {
+              if (held === 2) release();
+              await bothSent;
+            }
+            await route.continue();
+          });
+          await Promise.all(tabs.map(clickCallApi));
+          const states = await Promise.all(tabs.map(settled));
+          await s.context.unroute(api);
+          expect(states).toEqual(['logged-in', 'logged-in']);
+          // Each tab's first call and its retry.
+          expect(held).toBe(4);
+          for (const page of tabs) {
+            const shown = /^HTTP 200\n([\s\S]*)$/.exec((await page.locator('#api-result').textContent()) ?? '');
+            expect(JSON.parse(shown?.[1] ?? 'null')).toMatchObject({ sub: 'demo' });
+            expect((await callLog(page)).slice(-3)).toEqual(['GET /api/whoami → 401', 'POST /oauth-agent/refresh → 200', 'GET /api/whoami → 200']);
+            expect(await shownError(page)).toBeUndefined();
+          }
+          // The provider never saw a refresh token twice (its reuse detection would have ended the grant).
+          expect(short.grantErrors.slice(errorsBefore)).toEqual([]);
+          expectOneRefreshPerGeneration(short.issued.slice(issuedBefore), loginRefreshToken);
+        });
+
+        await s.step('still logged in in each tab', async () => {
+          for (const page of tabs) {
+            await page.reload();
+            expect(await settled(page)).toBe('logged-in');
+            expect(await status(page)).toBe('Logged in as Demo User (demo)');
+            expect((await callApi(page)).status).toBe(200);
+            const session = await page.evaluate(async () => (await fetch('/oauth-agent/session', { headers: { 'token-handler-version': '1' } })).json());
+            expect(session).toMatchObject({ is_logged_in: true });
+          }
+          // The refresh token the browser holds now is the newest one of a live grant.
+          await tabs[0].bringToFront();
+          await tabs[0].locator('#refresh').click();
+          expect(await settled(tabs[0])).toBe('logged-in');
+          expect((await callLog(tabs[0])).at(-1)).toBe('POST /oauth-agent/refresh → 200');
+          expect(short.grantErrors.slice(errorsBefore)).toEqual([]);
+          expectOneRefreshPerGeneration(short.issued.slice(issuedBefore), loginRefreshToken);
+        });
+      });
+
+      it('10. the SPA client’s refreshes in two tabs queue behind its Web Lock: the second starts after the first answered, with the token it brought', async () => {
+        const s = await open('10 web lock', short);
+        const { tabs, loginRefreshToken } = await twoTabsExpired(s);
+        const issuedBefore = short.issued.length;
+        const refreshUrl = `${short.urls.origin}${AGENT_PATH}/refresh`;
+        const arrived: Page[] = [];
+        let releaseFirst = () => {};
+        const firstReleased = new Promise<void>((resolve) => (releaseFirst = resolve));
+        // The first refresh to leave a tab is held here; any other goes on at once.
+        await s.context.route(refreshUrl, async (route) => {
+          if (arrived.push(route.request().frame().page()) === 1) await firstReleased;
+          await route.continue();
+        });
+        try {
+          await s.step('first refresh held, second tab waiting', async () => {
+            await Promise.all(tabs.map(clickCallApi));
+            // Both tabs got their 401 and want a refresh: either the second one's request arrives
+            // too, or its tab waits for the lock the first one holds.
+            await expect
+              .poll(async () => arrived.length >= 2 || (arrived.length === 1 && (await refreshLock(tabs[0])).pending > 0), { timeout: 30_000 })
+              .toBe(true);
+            expect(arrived).toHaveLength(1);
+            expect(await refreshLock(tabs[0])).toEqual({ held: 1, pending: 1 });
+            expect(refreshChain(short.issued.slice(issuedBefore))).toEqual([]);
+          });
+
+          await s.step('first refresh answered, then the second ran', async () => {
+            releaseFirst();
+            expect(await Promise.all(tabs.map(settled))).toEqual(['logged-in', 'logged-in']);
+            expect(arrived).toHaveLength(2);
+            expect(new Set(arrived).size).toBe(2);
+            // The second refresh presented the refresh token the first one brought: it left its tab
+            // after the first answer had set the cookies.
+            const chain = refreshChain(short.issued.slice(issuedBefore));
+            expect(chain).toHaveLength(2);
+            expect(chain[0]!.presented).toBe(loginRefreshToken);
+            expect(chain[1]!.presented).toBe(chain[0]!.brought);
+            expect(await refreshLock(tabs[0])).toEqual({ held: 0, pending: 0 });
+            for (const page of tabs) {
+              expect((await callLog(page)).slice(-3)).toEqual(['GET /api/whoami → 401', 'POST /oauth-agent/refresh → 200', 'GET /api/whoami → 200']);
+              expect(await status(page)).toBe('Logged in as Demo User (demo)');
+            }
+          });
+        } finally {
+          // Also when a step failed: let the held request go, and wait for the handlers to finish.
+          releaseFirst();
+          await s.context.unrouteAll({ behavior: 'wait' });
+        }
+      });
+    });
+
+    it('11. signing out at the provider’s own end-session page ends the SPA’s session (back-channel logout), and a copy of its cookies is refused', async () => {
+      const s = await open('11 back-channel logout');
+      const page = await loggedInTab(s);
+      await s.step('api called', async () => {
+        expect((await callApi(page)).status).toBe(200);
+      });
+      const copied = await tokenHandlerCookies(s.context, stack);
+      expect(copied.map((c) => c.name).sort()).toEqual(SESSION_COOKIES.map((c) => c.name).sort());
+      const deliveriesBefore = stack.backchannelDeliveries.length;
+      const upstreamBefore = stack.upstreamRequests.length;
+      const providerTab = await s.newPage();
+
+      await s.step('signed out at the provider', async () => {
+        // The provider's own page, not the SPA's logout: the token handler hears of it only over the back channel.
+        const endSession = new URL('/session/end', stack.urls.issuer);
+        endSession.searchParams.set('client_id', CLIENT_ID);
+        endSession.searchParams.set('post_logout_redirect_uri', stack.urls.spa);
+        await providerTab.goto(endSession.href);
+        await providerTab.getByRole('button', { name: 'Yes, sign me out' }).click();
+        await providerTab.waitForURL((url) => url.origin === stack.urls.origin);
+        expect(stack.backchannelDeliveries.slice(deliveriesBefore)).toEqual(['success']);
+        // Back on the SPA with the session's cookies still in the browser: the token handler says it is over.
+        expect(await settled(providerTab)).toBe('logged-out');
+        expect(await status(providerTab)).toBe('Not logged in');
+      });
+
+      await s.step('api call in the first tab refused', async () => {
+        await page.bringToFront();
+        await page.locator('#call-api').click();
+        expect(await settled(page)).toBe('logged-out');
+        expect(await status(page)).toBe('Logged out: the session has ended');
+        expect((await callLog(page)).slice(-2)).toEqual(['GET /api/whoami → 401', 'POST /oauth-agent/refresh → 401']);
+      });
+
+      await s.step('a copy of the cookies refused', async () => {
+        await s.context.addCookies(copied);
+        const seen = await page.evaluate(async () => {
+          const headers = { 'token-handler-version': '1' };
+          const session = await (await fetch('/oauth-agent/session', { headers })).json();
+          const api = await fetch('/api/whoami', { headers });
+          return { session, api: { status: api.status, body: await api.json() } };
+        });
+        expect(seen.session).toEqual({ is_logged_in: false });
+        expect(seen.api.status).toBe(401);
+        expect(seen.api.body).toMatchObject({ error_code: 'unauthorized_request' });
+        // The access token had minutes left, yet nothing went upstream after the sign-out.
+        expect(stack.upstreamRequests.slice(upstreamBefore)).toEqual([]);
+      });
+    });
   });
+}
+
+/** Waits until the session endpoint, which counts the sealed access token's lifetime down, says zero. */
+async function accessTokenExpired(page: Page): Promise<void> {
+  await expect
+    .poll(
+      () =>
+        page.evaluate(async () => {
+          const response = await fetch('/oauth-agent/session', { headers: { 'token-handler-version': '1' } });
+          return ((await response.json()) as { access_token_expires_in?: number }).access_token_expires_in;
+        }),
+      { timeout: (SHORT_ACCESS_TOKEN_TTL + 10) * 1000, interval: 250 },
+    )
+    .toBe(0);
+}
+
+/** The refresh-token generations the provider saw, oldest first: each refresh grant's presented and new refresh token. */
+function refreshChain(issued: readonly IssuedTokens[]): { presented: string | undefined; brought: string | undefined }[] {
+  return issued.filter((t) => t.grantType === 'refresh_token').map((t) => ({ presented: t.presentedRefreshToken, brought: t.refreshToken }));
+}
+
+/** Fails unless every refresh presented the refresh token issued just before it: no token presented twice, none after it was rotated away. */
+function expectOneRefreshPerGeneration(issued: readonly IssuedTokens[], loginRefreshToken: string): void {
+  const chain = refreshChain(issued);
+  expect(chain.length).toBeGreaterThan(0);
+  let current: string | undefined = loginRefreshToken;
+  for (const link of chain) {
+    expect(link.presented, 'a refresh presented a refresh token other than the newest one').toBe(current);
+    current = link.brought;
+  }
+}
+
+/** What the example SPA's client holds of the Web Lock it takes around refresh (the lock is the origin's, shared by its tabs). */
+async function refreshLock(page: Page): Promise<{ held: number; pending: number }> {
+  return page.evaluate(async () => {
+    const { held = [], pending = [] } = await navigator.locks.query();
+    const mine = (lock: LockInfo) => lock.name === 'token-handler-refresh';
+    return { held: held.filter(mine).length, pending: pending.filter(mine).length };
+  });
+}
+
+/** Clicks "Call API" without waiting for the answer (a page's own click, so a background tab needs no animation frame). */
+async function clickCallApi(page: Page): Promise<void> {
+  await page.evaluate(() => (document.getElementById('call-api') as HTMLButtonElement).click());
 }
 
 /** A page on another site (127.0.0.1, its own port) with forms and a link aimed at the token handler. */

@@ -28,6 +28,8 @@ export interface IssuedTokens {
   readonly accessToken: string;
   readonly refreshToken?: string;
   readonly idToken?: string;
+  /** The refresh token a refresh_token grant presented. */
+  readonly presentedRefreshToken?: string;
 }
 
 export interface E2eStack {
@@ -49,6 +51,10 @@ export interface E2eStack {
   readonly upstreamRequests: ApiRequestInfo[];
   /** Every token the provider issued, in order. */
   readonly issued: IssuedTokens[];
+  /** Every refused token request at the provider (its OAuth error, e.g. invalid_grant for a reused refresh token), in order. */
+  readonly grantErrors: string[];
+  /** The outcome of every back-channel logout delivery the provider made to the token handler, in order. */
+  readonly backchannelDeliveries: ('success' | 'error')[];
   /** Every access, refresh and ID token issued so far. */
   allTokens(): string[];
   /** Stops the token handler and starts it again on the same origin, with these TH_* settings changed. */
@@ -95,6 +101,8 @@ export async function startE2eStack(target: Target, options: { accessTokenTtl?: 
           token_endpoint_auth_method: 'client_secret_basic',
           redirect_uris: [`${origin}/`],
           post_logout_redirect_uris: [`${origin}/`],
+          // Signing out at the provider POSTs a logout token here (through the SPA's origin, on loopback).
+          backchannel_logout_uri: `${origin}${AGENT_PATH}/backchannel-logout`,
         },
       ],
       accessTokenTtl: options.accessTokenTtl ?? 300,
@@ -103,16 +111,23 @@ export async function startE2eStack(target: Target, options: { accessTokenTtl?: 
     closers.push(() => provider.close());
 
     const issued: IssuedTokens[] = [];
-    provider.provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown } }; body?: unknown }) => {
+    provider.provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown; refresh_token?: unknown } }; body?: unknown }) => {
       const body = (ctx.body ?? {}) as Record<string, unknown>;
       if (typeof body['access_token'] !== 'string') return;
+      const presented = ctx.oidc.params?.refresh_token;
       issued.push({
         grantType: String(ctx.oidc.params?.grant_type ?? ''),
         accessToken: body['access_token'],
         ...(typeof body['refresh_token'] === 'string' ? { refreshToken: body['refresh_token'] } : {}),
         ...(typeof body['id_token'] === 'string' ? { idToken: body['id_token'] } : {}),
+        ...(typeof presented === 'string' ? { presentedRefreshToken: presented } : {}),
       });
     });
+    const grantErrors: string[] = [];
+    provider.provider.on('grant.error', (_ctx: unknown, error: { error?: unknown }) => grantErrors.push(String(error.error)));
+    const backchannelDeliveries: ('success' | 'error')[] = [];
+    provider.provider.on('backchannel.success', () => backchannelDeliveries.push('success'));
+    provider.provider.on('backchannel.error', () => backchannelDeliveries.push('error'));
 
     const upstreamRequests: ApiRequestInfo[] = [];
     const api: ExampleApi = await startExampleApi({
@@ -131,6 +146,10 @@ export async function startE2eStack(target: Target, options: { accessTokenTtl?: 
       TH_COOKIE_KEYS: `k1:${randomSecret()}`,
       TH_API_ROUTES: `/api=${apiUrl}/api`,
       TH_AGENT_PATH: AGENT_PATH,
+      TH_BACKCHANNEL_LOGOUT: 'on',
+      // Every request asks the store whether its session was revoked, so the first look after a
+      // sign-out at the provider already sees it (the cache's delay has its own unit tests).
+      TH_REVOCATION_CACHE_TTL: '0',
     };
     let running = await target.start({ port, env });
     let stopped = false;
@@ -148,6 +167,8 @@ export async function startE2eStack(target: Target, options: { accessTokenTtl?: 
       },
       upstreamRequests,
       issued,
+      grantErrors,
+      backchannelDeliveries,
       allTokens: () => issued.flatMap((t) => [t.accessToken, t.refreshToken, t.idToken].filter((v): v is string => v !== undefined)),
       async restartTokenHandler(overrides = {}) {
         stopped = true;

@@ -17,6 +17,8 @@ export const workerdTarget: Target & { forwarded(): number } = {
       ports: { spa: port, api: 0, provider: 0 },
       env,
       quiet: true,
+      // Checked as the Worker checks them; the Durable Object is the store (back-channel logout, refreshes).
+      platform: 'workers',
       tokenHandler: async (settings, config) => {
         const worker = await startWorker(settings, config, { port: 0, quiet: true });
         return {
