@@ -63,6 +63,8 @@ export async function startWorker(settings: Readonly<Record<string, string>>, co
       '--port', String(port),
       '--inspector-port', String(inspectorPort),
       '--env-file', envFile,
+      // The Durable Objects' storage lives and dies with this run (not in .wrangler/state, where it piles up).
+      '--persist-to', join(dir, 'state'),
       '--show-interactive-dev-session=false',
     ],
     { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] },

@@ -34,6 +34,8 @@ describe('npm run start:worker', () => {
   beforeAll(async () => {
     compressing = await startCompressingUpstream();
     stack = await startStack({
+      // As `npm run start:worker` starts it: the Durable Object store, back-channel logout on.
+      platform: 'workers',
       ports: { spa: 0, provider: 0, api: 0 },
       env: {},
       quiet: true,
