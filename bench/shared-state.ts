@@ -361,8 +361,9 @@ async function main(): Promise<void> {
     };
     const addedByRedisMs = round(refresh.sequential.redis.p50_ms - refresh.sequential.memory.p50_ms, 2);
 
+    const command = `BENCH_DURATION=${seconds} BENCH_WARMUP=${warmup} BENCH_ROUNDS=${rounds} BENCH_CONNECTIONS=${connections} BENCH_REFRESHES=${refreshes} BENCH_REFRESH_CONCURRENCY=${concurrency} BENCH_REFRESH_ROUNDS=${refreshRounds} npm run bench:shared-state`;
     const sharedState = {
-      command: 'npm run bench:shared-state',
+      command,
       date: new Date().toISOString(),
       machine: { cpus, model: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}`, redis: /redis_version:(\S+)/.exec(await redis.cli('INFO', 'server'))?.[1] },
       settings: { seconds, warmup, rounds, connections, sessions_per_target: 1, revocation_cache_ttl_s: cacheTtl, refreshes, refresh_concurrency: concurrency, refresh_rounds: refreshRounds, pinning: pinning ? 'autocannon CPU 0, servers and redis-server CPU 1' : 'none', request: `GET ${PATH}` },
@@ -388,13 +389,13 @@ async function main(): Promise<void> {
     console.log('');
     for (const [name, p] of Object.entries(proxied)) console.log(`${name.padEnd(15)} ${String(p.rps).padStart(6)} req/s  p50 ${p.p50_ms} ms  p99 ${p.p99_ms} ms  proxy CPU ${p.proxy_cpu_us_per_request} µs/request  redis CPU ${p.redis_cpu_us_per_request} µs/request  store ops ${p.store_ops_per_run} per ${seconds} s run (${p.store_ops_per_request}/request)`);
     console.log(`CPU per request, redis/memory ${sharedState.ratios.redis_cpu_over_memory} (TTL 0: ${sharedState.ratios.redis_no_cache_cpu_over_memory}); store ops with the cache at most ${maxOpsWithCache} per run, bound ${allowedOps}`);
-    console.log(`refresh p50: memory ${refresh.sequential.memory.p50_ms} ms, redis ${refresh.sequential.redis.p50_ms} ms (+${addedByRedisMs} ms, ${refresh.sequential.redis.store_ops_per_refresh} store ops each)`);
+    console.log(`refresh p50: memory ${refresh.sequential.memory.p50_ms} ms, redis ${refresh.sequential.redis.p50_ms} ms (${addedByRedisMs >= 0 ? '+' : ''}${addedByRedisMs} ms, ${refresh.sequential.redis.store_ops_per_refresh} store ops each)`);
     for (const name of ['memory', 'redis'] as const) {
       const c = refresh.concurrent[name];
       console.log(`${c.concurrency} concurrent refreshes, ${name}: p50 ${c.p50_ms} ms, slowest ${c.slowest_p50_ms} ms (one alone ${c.single_p50_ms} ms), provider refreshes per round ${c.max_provider_refreshes_per_round}`);
     }
     console.log(`targets: ${JSON.stringify(sharedState.targets)}`);
-    console.log(`wrote bench/results.json (sharedState); again: BENCH_DURATION=${seconds} BENCH_ROUNDS=${rounds} npm run bench:shared-state`);
+    console.log(`wrote bench/results.json (sharedState); the same run again: ${command}`);
   } finally {
     for (const c of children) c.kill();
     await provider.close();

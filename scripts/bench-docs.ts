@@ -90,6 +90,7 @@ interface ConcurrentRefresh {
 }
 /** What bench/shared-state.ts writes under `sharedState`. */
 interface SharedStateResults {
+  readonly command: string;
   readonly date: string;
   readonly machine: { readonly cpus: number; readonly model: string; readonly node: string; readonly redis?: string };
   readonly settings: { readonly seconds: number; readonly rounds: number; readonly connections: number; readonly revocation_cache_ttl_s: number };
@@ -122,7 +123,7 @@ export function renderSharedStateDocs(results: { readonly sharedState?: SharedSt
   const seq = s.refresh.sequential;
   const con = s.refresh.concurrent;
   return [
-    `From \`bench/results.json\` (\`sharedState\`, ${s.date.slice(0, 10)}; ${s.machine.cpus} cores, ${s.machine.model}, Node ${s.machine.node.replace(/^v/, '')}${s.machine.redis ? `, redis-server ${s.machine.redis}` : ''}; ${s.settings.rounds} × ${s.settings.seconds} s per target, ${s.settings.connections} connections, one session; \`npm run bench:shared-state\`):`,
+    `From \`bench/results.json\` (\`sharedState\`, ${s.date.slice(0, 10)}; ${s.machine.cpus} cores, ${s.machine.model}, Node ${s.machine.node.replace(/^v/, '')}${s.machine.redis ? `, redis-server ${s.machine.redis}` : ''}; ${s.settings.rounds} × ${s.settings.seconds} s per target, ${s.settings.connections} connections, one session; \`${s.command}\`):`,
     '',
     `| Token handler, \`TH_SESSION_STORE\` | req/s | p50 | p99 | proxy CPU per request | Redis CPU per request | store operations per ${s.settings.seconds} s run |`,
     '|---|---|---|---|---|---|---|',
@@ -130,7 +131,7 @@ export function renderSharedStateDocs(results: { readonly sharedState?: SharedSt
     '',
     `- **CPU per request** with Redis: ${s.ratios.redis_cpu_over_memory} × the same proxy without a shared store (${s.ratios.redis_no_cache_cpu_over_memory} × with \`TH_REVOCATION_CACHE_TTL=0\`, a round of reads on every request).`,
     `- **Store operations** on the proxy path: at most ${s.bound.max_ops_per_run} per run (Redis's \`INFO commandstats\`); the bound is one round of ${s.bound.reads_per_round} reads (the session, its IdP \`sid\`, its \`sub\`) per session per \`TH_REVOCATION_CACHE_TTL\` per instance, ${s.bound.allowed_ops_per_run} in a run.`,
-    `- **A coordinated refresh** takes ${seq.redis.p50_ms} ms with Redis against ${seq.memory.p50_ms} ms with the memory store (p50, the provider's token call included): ${s.refresh.redis_added_latency_ms} ms more, for ${seq.redis.store_ops_per_refresh} store operations (the lease, the result, the revocation reads).`,
+    `- **A coordinated refresh** takes ${seq.redis.p50_ms} ms with Redis against ${seq.memory.p50_ms} ms with the memory store (p50, the provider's token call included): ${s.refresh.redis_added_latency_ms >= 0 ? `${s.refresh.redis_added_latency_ms} ms more` : `no more (${s.refresh.redis_added_latency_ms} ms: within the noise)`}, for ${seq.redis.store_ops_per_refresh} store operations (the lease, the result, the revocation reads).`,
     `- **${con.redis.concurrency} concurrent refreshes of one session**: all 200, ${con.redis.max_provider_refreshes_per_round} refresh at the provider; with Redis p50 ${con.redis.p50_ms} ms and the slowest ${con.redis.slowest_p50_ms} ms (one alone: ${con.redis.single_p50_ms} ms), with the memory store ${con.memory.p50_ms} ms and ${con.memory.slowest_p50_ms} ms (alone: ${con.memory.single_p50_ms} ms).`,
   ].join('\n');
 }
