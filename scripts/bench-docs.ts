@@ -67,3 +67,71 @@ export function renderBenchDocs(results: Results = JSON.parse(readFileSync(BENCH
       : []),
   ].join('\n');
 }
+
+interface ProxiedTarget {
+  readonly rps: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly proxy_cpu_us_per_request: number;
+  readonly redis_cpu_us_per_request: number;
+  readonly store_ops_per_run: number;
+  readonly store_ops_per_request: number;
+}
+interface RefreshRun {
+  readonly p50_ms: number;
+  readonly store_ops_per_refresh: number;
+}
+interface ConcurrentRefresh {
+  readonly concurrency: number;
+  readonly p50_ms: number;
+  readonly slowest_p50_ms: number;
+  readonly single_p50_ms: number;
+  readonly max_provider_refreshes_per_round: number;
+}
+/** What bench/shared-state.ts writes under `sharedState`. */
+interface SharedStateResults {
+  readonly command: string;
+  readonly date: string;
+  readonly machine: { readonly cpus: number; readonly model: string; readonly node: string; readonly redis?: string };
+  readonly settings: { readonly seconds: number; readonly rounds: number; readonly connections: number; readonly revocation_cache_ttl_s: number };
+  readonly proxied: Readonly<Record<'memory' | 'redis' | 'redis_no_cache', ProxiedTarget>>;
+  readonly ratios: { readonly redis_cpu_over_memory: number; readonly redis_no_cache_cpu_over_memory: number };
+  readonly refresh: {
+    readonly sequential: Readonly<Record<'memory' | 'redis', RefreshRun>>;
+    readonly concurrent: Readonly<Record<'memory' | 'redis', ConcurrentRefresh>>;
+    readonly redis_added_latency_ms: number;
+  };
+  readonly bound: { readonly reads_per_round: number; readonly allowed_ops_per_run: number; readonly max_ops_per_run: number };
+}
+
+const SHARED_STATE_TARGETS: readonly ['memory' | 'redis' | 'redis_no_cache', (ttl: number) => string][] = [
+  ['memory', () => '`memory` (Node\'s default: no shared store)'],
+  ['redis', (ttl) => `\`redis://…\`, back-channel logout on, \`TH_REVOCATION_CACHE_TTL=${ttl}\``],
+  ['redis_no_cache', () => '`redis://…`, back-channel logout on, `TH_REVOCATION_CACHE_TTL=0`'],
+];
+
+/** The README's shared-state figures ("Scaling out"), from `sharedState` in bench/results.json (bench/shared-state.ts). */
+export function renderSharedStateDocs(results: { readonly sharedState?: SharedStateResults } = JSON.parse(readFileSync(BENCH_RESULTS, 'utf8')) as { sharedState?: SharedStateResults }): string {
+  const s = results.sharedState;
+  if (!s) return 'Not measured yet: `npm run bench` (or `npm run bench:shared-state`) writes `sharedState` into `bench/results.json`, then `npm run docs`.';
+  const ttl = s.settings.revocation_cache_ttl_s;
+  const rows = SHARED_STATE_TARGETS.map(([key, label]) => {
+    const t = s.proxied[key];
+    const redis = key === 'memory' ? ['–', '–'] : [`${t.redis_cpu_us_per_request} µs`, `${n(t.store_ops_per_run)} (${t.store_ops_per_request} per request)`];
+    return `| ${label(ttl)} | ${n(t.rps)} | ${t.p50_ms} ms | ${t.p99_ms} ms | ${t.proxy_cpu_us_per_request} µs | ${redis.join(' | ')} |`;
+  });
+  const seq = s.refresh.sequential;
+  const con = s.refresh.concurrent;
+  return [
+    `From \`bench/results.json\` (\`sharedState\`, ${s.date.slice(0, 10)}; ${s.machine.cpus} cores, ${s.machine.model}, Node ${s.machine.node.replace(/^v/, '')}${s.machine.redis ? `, redis-server ${s.machine.redis}` : ''}; ${s.settings.rounds} × ${s.settings.seconds} s per target, ${s.settings.connections} connections, one session; \`${s.command}\`):`,
+    '',
+    `| Token handler, \`TH_SESSION_STORE\` | req/s | p50 | p99 | proxy CPU per request | Redis CPU per request | store operations per ${s.settings.seconds} s run |`,
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    `- **CPU per request** with Redis: ${s.ratios.redis_cpu_over_memory} × the same proxy without a shared store (${s.ratios.redis_no_cache_cpu_over_memory} × with \`TH_REVOCATION_CACHE_TTL=0\`, a round of reads on every request).`,
+    `- **Store operations** on the proxy path: at most ${s.bound.max_ops_per_run} per run (Redis's \`INFO commandstats\`); the bound is one round of ${s.bound.reads_per_round} reads (the session, its IdP \`sid\`, its \`sub\`) per session per \`TH_REVOCATION_CACHE_TTL\` per instance, ${s.bound.allowed_ops_per_run} in a run.`,
+    `- **A coordinated refresh** takes ${seq.redis.p50_ms} ms with Redis against ${seq.memory.p50_ms} ms with the memory store (p50, the provider's token call included): ${s.refresh.redis_added_latency_ms >= 0 ? `${s.refresh.redis_added_latency_ms} ms more` : `no more (${s.refresh.redis_added_latency_ms} ms: within the noise)`}, for ${seq.redis.store_ops_per_refresh} store operations (the lease, the result, the revocation reads).`,
+    `- **${con.redis.concurrency} concurrent refreshes of one session**: all 200, ${con.redis.max_provider_refreshes_per_round} refresh at the provider; with Redis p50 ${con.redis.p50_ms} ms and the slowest ${con.redis.slowest_p50_ms} ms (one alone: ${con.redis.single_p50_ms} ms), with the memory store ${con.memory.p50_ms} ms and ${con.memory.slowest_p50_ms} ms (alone: ${con.memory.single_p50_ms} ms).`,
+  ].join('\n');
+}

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, type SettingSpec } from '../src/config/schema.js';
 import { MIN_DISTINCT, MIN_SECRET_LENGTH, REPEAT_LENGTH } from '../src/config/secret-strength.js';
 import { reasonsMarkdown } from './reasons-table.js';
-import { renderBenchDocs } from './bench-docs.js';
+import { renderBenchDocs, renderSharedStateDocs } from './bench-docs.js';
 
 export const README = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'README.md');
 export const BEGIN = '<!-- config-table:begin (generated from src/config/schema.ts by `npm run docs`; edit the schema, not this table) -->';
@@ -82,9 +82,12 @@ export function withConfigDocs(readme: string): string {
 export const BENCH_BEGIN = '<!-- bench-figures:begin (generated from bench/results.json by `npm run docs`; run `npm run bench` to measure again) -->';
 export const BENCH_END = '<!-- bench-figures:end -->';
 
-/** `readme` with the benchmark figures between their markers replaced; throws when the markers are missing. */
+export const SHARED_STATE_BEGIN = '<!-- shared-state-figures:begin (generated from bench/results.json by `npm run docs`; run `npm run bench` to measure again) -->';
+export const SHARED_STATE_END = '<!-- shared-state-figures:end -->';
+
+/** `readme` with the benchmark figures (the proxy's, and the shared state's in "Scaling out") between their markers replaced; throws when markers are missing. */
 export function withBenchDocs(readme: string): string {
-  return replaceBetween(readme, BENCH_BEGIN, BENCH_END, renderBenchDocs());
+  return replaceBetween(replaceBetween(readme, BENCH_BEGIN, BENCH_END, renderBenchDocs()), SHARED_STATE_BEGIN, SHARED_STATE_END, renderSharedStateDocs());
 }
 
 /** `readme` with the log reasons between their markers replaced; throws when the markers are missing. */

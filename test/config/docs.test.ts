@@ -5,7 +5,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
+import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, SHARED_STATE_BEGIN, SHARED_STATE_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
+import { renderSharedStateDocs } from '../../scripts/bench-docs.js';
 import { REASONS } from '../../src/core/errors.js';
 import { SETTINGS } from '../../src/config/schema.js';
 
@@ -41,6 +42,14 @@ describe('the configuration docs', () => {
   it("README.md holds the benchmark figures of bench/results.json, not typed ones (run npm run docs after npm run bench)", async () => {
     const readme = await readFile(README, 'utf8');
     expect(withBenchDocs(readme)).toBe(readme);
+  });
+
+  it('README.md\'s "Scaling out" holds the shared-state figures between their markers, and says so when bench/results.json has none', async () => {
+    const readme = await readFile(README, 'utf8');
+    const scaling = readme.slice(readme.indexOf('\n## Scaling out'), readme.indexOf('\n## ', readme.indexOf('\n## Scaling out') + 1));
+    expect(scaling).toContain(SHARED_STATE_BEGIN);
+    expect(scaling).toContain(SHARED_STATE_END);
+    expect(renderSharedStateDocs({})).toMatch(/^Not measured yet/);
   });
 
   it('lists every setting of the schema in the README table, once', async () => {

@@ -15,6 +15,7 @@ import { nodeFetchListener, startNodeServer } from '../../../src/adapters/node/s
 import { countRefreshGrants } from '../../helpers/refresh-grants.js';
 import { startTestStack, type StackOptions, type TestStack } from '../../helpers/stack.js';
 import { startCompressingUpstream } from './compressing-upstream.js';
+import { createDeliveryRelays } from './delivery-relay.js';
 
 export interface StackHandle {
   readonly id: string;
@@ -56,10 +57,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 
   const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  // The provider's back-channel logout deliveries, relayed to the Worker by the test (delivery-relay.ts).
+  const relays = createDeliveryRelays(() => factory.url);
   const factory = await startNodeServer(
     nodeFetchListener(async (request) => {
       const url = new URL(request.url);
       const [, collection, id, what] = url.pathname.split('/');
+      if (collection === 'relays') return relays(request, url.pathname.split('/').slice(2));
       if (collection !== 'stacks') return json(404, { error: 'not found' });
       if (request.method === 'POST' && id === undefined) return json(200, await open((await request.json()) as StackOptions));
       const stack = id === undefined ? undefined : stacks.get(id);
