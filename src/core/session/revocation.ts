@@ -60,11 +60,15 @@ export function createRevocations(options: RevocationOptions): Revocations {
   const ttl = (seconds: number) => Math.max(1, Math.ceil(seconds));
 
   const ask = async (session: RevocationSubject): Promise<boolean> => {
-    const [own, idp, subject] = await Promise.all([
-      store.get(await key('s', session.id)),
-      session.idpSid !== undefined ? store.get(await key('i', session.idpSid)) : undefined,
-      session.sub !== undefined && session.loginAt !== undefined ? store.get(await key('u', session.sub)) : undefined,
+    const bySubject = session.sub !== undefined && session.loginAt !== undefined;
+    const [ownKey, idpKey, subjectKey] = await Promise.all([
+      key('s', session.id),
+      session.idpSid !== undefined ? key('i', session.idpSid) : undefined,
+      bySubject ? key('u', session.sub!) : undefined,
     ]);
+    // The keys first, then the reads in one go: a client that pipelines (node-redis) sends them in
+    // one round trip, and the others at least in parallel.
+    const [own, idp, subject] = await Promise.all([store.get(ownKey), idpKey && store.get(idpKey), subjectKey && store.get(subjectKey)]);
     return own !== undefined || idp !== undefined || (subject !== undefined && session.loginAt! <= Number(subject));
   };
 
