@@ -71,7 +71,18 @@ describe('the per-request line', () => {
 describe('the time', () => {
   it('is the ISO string of each millisecond, also when the millisecond changes between calls', () => {
     const start = Date.UTC(2026, 11, 1, 23, 59, 59, 998);
-    for (const ms of [start, start, start + 1, start + 2, start, 0]) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    for (const ms of [start, start, start + 1, start + 2, start, start + 1_000, start - 1_000, 0, -1, -1_001, 8.64e15, -8.64e15]) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+  });
+
+  it('is the ISO string of any millisecond a Date can hold, in any order', () => {
+    const anyMs = fc.oneof(fc.integer({ min: -8.64e15, max: 8.64e15 }), fc.integer({ min: Date.UTC(2026, 0), max: Date.UTC(2026, 0, 1, 0, 0, 3) }), fc.double({ min: -1e13, max: 1e13, noNaN: true }));
+    fc.assert(fc.property(fc.array(anyMs, { minLength: 1, maxLength: 20 }), (times) => times.every((ms) => isoTime(ms) === new Date(ms).toISOString())), { numRuns: 1000 });
+  });
+
+  it('throws on a time no Date can hold, as toISOString does', () => {
+    expect(() => isoTime(Number.NaN)).toThrow(RangeError);
+    expect(() => isoTime(8.64e15 + 1)).toThrow(RangeError);
+    expect(() => isoTime(-8.64e15 - 1)).toThrow(RangeError);
   });
 });
 
