@@ -7,8 +7,11 @@
 /** Milliseconds since the epoch. Injected so tests can freeze or move time. */
 export type Clock = () => number;
 
-/** Where JSON log lines go, one string per line (console.log by default). */
-export type LogSink = (line: string) => void;
+/**
+ * Where JSON log lines go, one string per line (console.log by default). `urgent` (warn, error,
+ * audit) asks a sink that buffers (Node's) to write it and what it holds now; others ignore it.
+ */
+export type LogSink = (line: string, urgent?: boolean) => void;
 
 /** The fetch used for every call to the identity provider (discovery, keys, token, revocation). */
 export type IdpFetch = typeof fetch;

@@ -16,6 +16,7 @@ import { loadProvider } from '../../app/health-routes.js';
 import { ConfigError, parseConfig, type Config } from '../../config/parse.js';
 import type { Metrics } from '../../core/ports.js';
 import { createEmfMetrics } from '../../app/emf-metrics.js';
+import { stdoutLogSink } from './log-sink.js';
 import { createNodeTokenHandler, startNodeServer } from './server.js';
 import { readServerSettings } from './server-settings.js';
 
@@ -33,12 +34,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const log = createLogger(config.logLevel, (line) => console.log(line), Date.now);
+  // The same buffered stdout sink as the token handler's (log-sink.ts), so their lines keep their order.
+  const out = stdoutLogSink();
+  const log = createLogger(config.logLevel, out.sink, Date.now);
   let shuttingDown = false;
   // prom-client is loaded only when metrics are on.
   const promModule = settings.metricsPort !== undefined ? await import('./prometheus-metrics.js') : undefined;
   const prometheus = promModule?.createPrometheusMetrics({ processMetrics: true });
-  const emf = config.cloudwatchMetrics ? createEmfMetrics((line) => console.log(line), Date.now) : undefined;
+  const emf = config.cloudwatchMetrics ? createEmfMetrics(out.sink, Date.now) : undefined;
   const metrics = prometheus && emf ? teeMetrics(prometheus.metrics, emf) : (prometheus?.metrics ?? emf);
   const otel = process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] ? (await import('./otel-tracing.js')).startOtelTracing(process.env) : undefined;
   const handler = createNodeTokenHandler(config, { shuttingDown: () => shuttingDown, ...(metrics ? { metrics } : {}), ...(otel ? { tracing: otel.tracing } : {}) });
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
 
   const stop = (signal: NodeJS.Signals) => {
     if (shuttingDown) {
+      // At once, as asked: the exit hook writes what is gathered, without waiting for a lagging reader.
       log.log('warn', 'shutdown_forced', { signal });
       process.exit(1);
     }
@@ -69,6 +73,8 @@ async function main(): Promise<void> {
       // After the last request: the store's connections (Redis) would otherwise hold the process open.
       await handler.close().catch((error: unknown) => log.log('warn', 'store_close_failed', { cause: error instanceof Error ? error.name : typeof error }));
       log.log(clean ? 'info' : 'warn', clean ? 'stopped' : 'stopped_with_requests_cut', {});
+      // Every line out before the process is: process.exit would drop what a lagging stdout pipe still queues.
+      await out.drained();
       process.exit(clean ? 0 : 1);
     });
   };

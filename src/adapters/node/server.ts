@@ -13,6 +13,7 @@ import { TokenHandlerError } from '../../core/errors.js';
 import { openSessionStore } from '../../stores/select.js';
 import { createNodeFastPath } from './fast-path.js';
 import { createNodeHttpTransport, webBodies } from './http-transport.js';
+import { stdoutLogSink } from './log-sink.js';
 import { nodeUnsealCrypto } from './unseal-crypto.js';
 
 export interface NodeTokenHandler extends TokenHandler<HttpBindings> {
@@ -39,6 +40,8 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
     clientIp: (env) => env?.incoming?.socket?.remoteAddress ?? undefined,
     // The target before URL parsing resolved its dot segments, so the proxy sees a traversal attempt as sent.
     requestTarget: (env) => env?.incoming?.url,
+    // Lines gathered per event-loop turn, warn/error/audit at once (log-sink.ts); a caller's own sink wins.
+    logSink: deps.logSink ?? stdoutLogSink().sink,
     ...(opened ? { sessionStore: opened } : {}),
     ...deps,
   });
