@@ -5,6 +5,7 @@
  * bodies) and nothing else: every rule, the log line and the error answer are the pipeline's.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { TokenHandler } from '../../app/create-token-handler.js';
 import type { ProxyResult } from '../../app/proxy-pipeline.js';
@@ -51,7 +52,7 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function write(res: ServerResponse, result: ProxyResult<IncomingMessage>): void {
+function write(res: ServerResponse, result: ProxyResult<Readable>): void {
   if (result.kind === 'pass') {
     // claims() said it was ours; should that ever disagree with the pipeline, fail loudly, never hang.
     res.writeHead(500).end();

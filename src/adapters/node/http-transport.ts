@@ -16,7 +16,8 @@ import type { UpstreamTransport } from '../../core/ports.js';
 import { answerHasNoBody } from '../../core/proxy/bodies.js';
 import { RawHeaderView } from './raw-headers.js';
 
-export type NodeTransport = UpstreamTransport<Readable | WebBody, IncomingMessage>;
+/** Node streams in and out (an `IncomingMessage` from node:http, a Readable of undici's bytes from the undici client). */
+export type NodeTransport = UpstreamTransport<Readable | WebBody, Readable>;
 
 export function createNodeHttpTransport(): NodeTransport {
   const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };

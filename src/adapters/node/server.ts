@@ -14,6 +14,7 @@ import { openSessionStore } from '../../stores/select.js';
 import { createNodeFastPath } from './fast-path.js';
 import { createNodeHttpTransport, webBodies } from './http-transport.js';
 import { stdoutLogSink } from './log-sink.js';
+import { createUndiciTransport } from './undici-transport.js';
 import { nodeUnsealCrypto } from './unseal-crypto.js';
 
 export interface NodeTokenHandler extends TokenHandler<HttpBindings> {
@@ -21,13 +22,19 @@ export interface NodeTokenHandler extends TokenHandler<HttpBindings> {
   readonly listener: RequestListener;
   /** The fast path alone: answers the proxy's requests and returns false for the rest. */
   readonly fastPath: (req: IncomingMessage, res: ServerResponse) => boolean;
-  /** Closes the session store it opened (its connections); call it once the server has drained. */
+  /** Closes the session store it opened and the undici pools (their connections); call it once the server has drained. */
   close(): Promise<void>;
 }
 
-/** The token handler with Node's specifics: node:http for API calls, node:crypto for unsealing, the raw request target. */
-export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandlerDeps<HttpBindings>> = {}): NodeTokenHandler {
-  const transport = createNodeHttpTransport();
+export interface NodeTokenHandlerOptions {
+  /** The client for API calls: node:http (the default for now) or undici's Pool, one per route origin (issue 15). */
+  readonly upstreamClient?: 'node-http' | 'undici';
+}
+
+/** The token handler with Node's specifics: node:http (or undici) for API calls, node:crypto for unsealing, the raw request target. */
+export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandlerDeps<HttpBindings>> = {}, options: NodeTokenHandlerOptions = {}): NodeTokenHandler {
+  const undici = options.upstreamClient === 'undici' ? createUndiciTransport(config.apiRoutes.map((route) => route.upstream), { connectTimeout: config.upstreamTimeout }) : undefined;
+  const transport = undici ?? createNodeHttpTransport();
   // TH_SESSION_STORE (memory by default), unless the caller brings its own (and closes it itself).
   const opened = deps.sessionStore || !config.sessionStore ? undefined : openSessionStore(config.sessionStore, { ...(process.env['AWS_REGION'] ? { awsRegion: process.env['AWS_REGION'] } : {}) });
   const handler = createTokenHandler<HttpBindings>(config, {
@@ -52,6 +59,7 @@ export function createNodeTokenHandler(config: Config, deps: Partial<TokenHandle
     fastPath: fast,
     close: async () => {
       await opened?.close();
+      await undici?.close();
     },
     listener: (req, res) => {
       if (!fast(req, res)) hono(req, res);
