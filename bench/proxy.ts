@@ -8,7 +8,9 @@
  *       (b') the same server on a public route to the same upstream, which skips only the unseal;
  *   (c) through a plain Node reverse proxy that only forwards: node:http + http.request with a
  *       keep-alive agent, the classic yardstick; and (c') the same with fetch, which is what the
- *       token handler forwards with, to tell the cost of the fetch API from the cost of our work.
+ *       token handler forwards with, to tell the cost of the fetch API from the cost of our work;
+ *       (c'') the same forwarder on undici's Pool, the faster yardstick (issue 15), and (b-undici)
+ *       the token handler's server with its undici client (`upstreamClient: 'undici'`).
  * Load comes from autocannon. Then a tight loop over the proxy's own per-request functions
  * (path checks, unseal, header rewriting, a DPoP proof as TH_DPOP makes one per call, an
  * introspection cache hit) measures their CPU time per request.
@@ -82,6 +84,7 @@ async function child(role: string): Promise<void> {
     let otherFetches = 0;
     // BENCH_METRICS=1: with the Prometheus metrics on, to measure their cost on the proxy path.
     const metrics = process.env['BENCH_METRICS'] === '1' ? (await import('../src/adapters/node/prometheus-metrics.js')).createPrometheusMetrics().metrics : undefined;
+    const upstreamClient = process.env['BENCH_UPSTREAM_CLIENT'] === 'undici' ? 'undici' : 'node-http';
     const app = createNodeTokenHandler(parseConfig(process.env), {
       ...(metrics ? { metrics } : {}),
       // API calls go through the adapter's own node:http client; this fetch is for the IdP only
@@ -90,7 +93,7 @@ async function child(role: string): Promise<void> {
         otherFetches++;
         return fetch(input, init);
       },
-    });
+    }, { upstreamClient });
     const running = await startNodeServer(app.listener, { port: 0, hostname: '127.0.0.1' });
     serve(running.port, () => ({ otherFetches, derivations: app.agent.sealer.derivations }));
     return;
@@ -106,6 +109,23 @@ async function child(role: string): Promise<void> {
       });
       up.on('error', () => res.writeHead(502).end());
       req.pipe(up);
+    });
+  } else if (role === 'plain-proxy-undici') {
+    // (c''): the plain forwarder on undici's Pool (keep-alive), streaming both ways.
+    const { Pool } = await import('undici');
+    const pool = new Pool(process.env['BENCH_UPSTREAM']!);
+    const hop = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect'];
+    server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+      const headers = { ...req.headers };
+      for (const name of hop) delete headers[name];
+      const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+      pool.request({ path: req.url!, method: req.method as 'GET', headers, body: hasBody ? req : null }).then(
+        (up) => {
+          res.writeHead(up.statusCode, up.headers);
+          up.body.pipe(res);
+        },
+        () => res.writeHead(502).end(),
+      );
     });
   } else if (role === 'plain-proxy-fetch') {
     const upstream = process.env['BENCH_UPSTREAM']!;
@@ -421,6 +441,8 @@ async function main(): Promise<void> {
     const tokenHandler = await startRole('token-handler', { ...env, BENCH_UPSTREAM: upstream.url });
     const plain = await startRole('plain-proxy', { BENCH_UPSTREAM: upstream.url });
     const plainFetch = await startRole('plain-proxy-fetch', { BENCH_UPSTREAM: upstream.url });
+    const plainUndici = await startRole('plain-proxy-undici', { BENCH_UPSTREAM: upstream.url });
+    const tokenHandlerUndici = await startRole('token-handler', { ...env, BENCH_UPSTREAM_CLIENT: 'undici' });
     // Phantom tokens: opaque tokens from the second provider; /plain without introspection for comparison.
     const phantomEnv = {
       ...env,
@@ -431,7 +453,7 @@ async function main(): Promise<void> {
     };
     const phantom = await startRole('token-handler', phantomEnv);
     const phantomMiss = await startRole('token-handler', { ...phantomEnv, TH_INTROSPECTION_CACHE_TTL: '0' });
-    children.push(tokenHandler.proc, plain.proc, plainFetch.proc, phantom.proc, phantomMiss.proc);
+    children.push(tokenHandler.proc, plain.proc, plainFetch.proc, plainUndici.proc, tokenHandlerUndici.proc, phantom.proc, phantomMiss.proc);
 
     const cookie = await login(tokenHandler.url);
     const headers = browserHeaders(cookie);
@@ -454,8 +476,10 @@ async function main(): Promise<void> {
     const targets = {
       a_direct: { url: upstream.url + PATH, headers, watch: { upstream: upstream.proc } },
       b_token_handler: { url: tokenHandler.url + PATH, headers, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
+      b_token_handler_undici: { url: tokenHandlerUndici.url + PATH, headers, watch: { proxy: tokenHandlerUndici.proc, upstream: upstream.proc } },
       b_public_route: { url: tokenHandler.url + PATH.replace('/api/', '/pub/'), headers, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
       c_plain_proxy: { url: plain.url + PATH, headers, watch: { proxy: plain.proc, upstream: upstream.proc } },
+      c_plain_proxy_undici: { url: plainUndici.url + PATH, headers, watch: { proxy: plainUndici.proc, upstream: upstream.proc } },
       c_plain_proxy_fetch: { url: plainFetch.url + PATH, headers, watch: { proxy: plainFetch.proc, upstream: upstream.proc } },
       d_no_introspection: { url: phantom.url + PATH.replace('/api/', '/plain/'), headers: phantomHeaders, watch: { proxy: phantom.proc, upstream: upstream.proc } },
       d_introspect_hit: { url: phantom.url + PATH, headers: phantomHeaders, watch: { proxy: phantom.proc, upstream: upstream.proc, idp } },
@@ -521,6 +545,10 @@ async function main(): Promise<void> {
       b_over_a: round(summary.b_token_handler.rps / summary.a_direct.rps),
       b_over_c: round(summary.b_token_handler.rps / summary.c_plain_proxy.rps),
       b_over_c_fetch: round(summary.b_token_handler.rps / summary.c_plain_proxy_fetch.rps),
+      b_over_c_undici: round(summary.b_token_handler.rps / summary.c_plain_proxy_undici.rps),
+      b_undici_over_c: round(summary.b_token_handler_undici.rps / summary.c_plain_proxy.rps),
+      b_undici_over_c_undici: round(summary.b_token_handler_undici.rps / summary.c_plain_proxy_undici.rps),
+      c_undici_over_c: round(summary.c_plain_proxy_undici.rps / summary.c_plain_proxy.rps),
     };
     // The same ratios from CPU time per request (proxy + upstream sharing one core): what throughput
     // would be on a saturated core, less sensitive to other load on the machine than req/s.
@@ -528,6 +556,9 @@ async function main(): Promise<void> {
     const cpuBoundRatios = {
       b_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler)),
       b_over_c_fetch: round(cpuOf(summary.c_plain_proxy_fetch) / cpuOf(summary.b_token_handler)),
+      b_over_c_undici: round(cpuOf(summary.c_plain_proxy_undici) / cpuOf(summary.b_token_handler)),
+      b_undici_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler_undici)),
+      b_undici_over_c_undici: round(cpuOf(summary.c_plain_proxy_undici) / cpuOf(summary.b_token_handler_undici)),
     };
     // Phantom tokens: what introspection adds to the same token handler's route without it.
     const proxyCpu = (t: { proxy_cpu_us_per_request?: number }) => t.proxy_cpu_us_per_request ?? 0;
@@ -559,6 +590,7 @@ async function main(): Promise<void> {
         cookie_work_under_0_2_ms: loop.us_per_request.total < 200,
         dpop_proof_under_0_2_ms: loop.us_per_request.dpop_proof < 200,
         b_over_c_at_least_0_9: ratios.b_over_c >= 0.9,
+        b_over_c_undici_at_least_0_75: ratios.b_over_c_undici >= 0.75,
         introspection_hit_under_10_us: introspection.hit_cost_us < 10,
       },
     };
@@ -566,6 +598,7 @@ async function main(): Promise<void> {
     console.log('');
     for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(s.rps).padStart(6)} req/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms${s.proxy_cpu_us_per_request !== undefined ? `  proxy CPU ${s.proxy_cpu_us_per_request} µs/request` : ''}`);
     console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}   from CPU per request: b/c ${cpuBoundRatios.b_over_c}  b/c' ${cpuBoundRatios.b_over_c_fetch}`);
+    console.log(`undici: b/c'' ${ratios.b_over_c_undici}  b-undici/c ${ratios.b_undici_over_c}  b-undici/c'' ${ratios.b_undici_over_c_undici}  c''/c ${ratios.c_undici_over_c}   from CPU per request: b/c'' ${cpuBoundRatios.b_over_c_undici}  b-undici/c ${cpuBoundRatios.b_undici_over_c}  b-undici/c'' ${cpuBoundRatios.b_undici_over_c_undici}`);
     console.log(`cookie work, CPU per request (µs): ${JSON.stringify(loop.us_per_request)}; in the server, a session route costs ${results.session_cpu_in_server_us} µs more than a public one`);
     console.log(`phantom tokens: a cache hit costs ${introspection.hit_cost_us} µs of proxy CPU, a miss ${introspection.miss_cost_us} µs (plus the provider's); hit/c ${introspection.hit_over_c}, miss/c ${introspection.miss_over_c}`);
     console.log(`checks: ${JSON.stringify(results.checks)}  targets: ${JSON.stringify(results.targets)}`);
