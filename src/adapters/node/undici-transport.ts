@@ -156,7 +156,8 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     clearTimeout(this.timer);
     if (this.pending) {
       this.pending = false;
-      this.reject(upstreamUnavailable('upstream_unreachable', error));
+      // A connection that does not open in time (a call with a body starts our timer only once it is sent).
+      this.reject(upstreamUnavailable((error as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT' ? 'upstream_timeout' : 'upstream_unreachable', error));
     } else this.answer?.destroy(error);
   }
 }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -172,6 +172,24 @@ async function startOddApi(evilUrl: string) {
   };
 }
 
+/** A TCP server that takes connections and never says a word: a TLS handshake with it never ends. */
+async function startSilentServer() {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
 /** An HTTPS upstream with a self-signed certificate nobody trusts. */
 async function startSelfSignedApi() {
   const tls = await makeTlsFiles();
@@ -258,6 +276,7 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
     let selfSigned: Awaited<ReturnType<typeof startSelfSignedApi>>;
     let evil: Awaited<ReturnType<typeof startEvil>>;
     let closed: string;
+    let silent: Awaited<ReturnType<typeof startSilentServer>>;
     let transport: ReturnType<TransportFactory>;
 
     beforeAll(async () => {
@@ -265,12 +284,14 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
       api = await startOddApi(evil.url);
       selfSigned = await startSelfSignedApi();
       closed = `http://127.0.0.1:${await closedPort()}`;
-      transport = create([`${api.url}/base`, selfSigned.url, closed], TIMEOUT);
+      silent = await startSilentServer();
+      transport = create([`${api.url}/base`, selfSigned.url, closed, silent.url], TIMEOUT);
     });
     afterAll(async () => {
       await transport?.close?.();
       await api?.close();
       await selfSigned?.close();
+      await silent?.close();
       evil?.close();
     });
 
@@ -327,6 +348,11 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
       const error = await rejection(transport.send(call('GET', '/never')));
       expect(error.reason).toBe('upstream_timeout');
       await withTimeout(api.state.closedEarly.promise, 5000, 'the timed-out call is still open upstream');
+    });
+
+    it('times out a connection that never opens (a TLS handshake never answered), with a body or without', async () => {
+      expect((await rejection(transport.send(call('GET', `${silent.url}/x`)))).reason).toBe('upstream_timeout');
+      expect((await rejection(transport.send(call('POST', `${silent.url}/x`, { body: Readable.from([Buffer.from('x')]) })))).reason).toBe('upstream_timeout');
     });
 
     it('refuses a refused connection as upstream_unreachable', async () => {
