@@ -71,7 +71,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** Until the promise is settled. */
   private pending = true;
   /** Once undici is done with the request (answered in full, or failed). */
-  finished = false;
+  private finished = false;
   /** Set once this side has ended the call (the client left, the timeout): a late start is aborted. */
   private endedBy: Error | null = null;
 
