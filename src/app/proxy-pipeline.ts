@@ -89,13 +89,25 @@ export interface UpstreamCredential {
  */
 export type TokenStep = (route: ApiRoute, headers: HeaderView) => Promise<string | UpstreamCredential | undefined>;
 
+/** What {@link ProxyPipeline.claims} found for a target, handed back to `prepare` or `handle` so the route is matched once. */
+export interface ProxyClaim {
+  /** The target's path (still percent-encoded) and its query (with `?`, or ''). */
+  readonly path: string;
+  readonly search: string;
+  /** The route, or a path that reaches one only once resolved (refused by `prepare`). */
+  readonly match: RouteMatch | 'traversal';
+}
+
 export interface ProxyPipeline {
-  /** Whether `target` belongs to the proxy (an API route, or a path that resolves into one). Cheap and synchronous. */
-  claims(target: string): boolean;
-  /** Every rule up to the upstream call. Throws TokenHandlerError for a refusal. */
-  prepare<Body>(request: ProxyRequest<Body>): Promise<Prepared<Body>>;
-  /** The whole proxy for one request; never throws (refusals become JSON answers). */
-  handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>): Promise<ProxyResult<Out>>;
+  /** What makes `target` the proxy's (an API route, or a path that resolves into one), or undefined. Cheap and synchronous. */
+  claims(target: string): ProxyClaim | undefined;
+  /**
+   * Every rule up to the upstream call. Throws TokenHandlerError for a refusal. `claim` is what
+   * `claims(request.target)` gave; without it the route is matched here.
+   */
+  prepare<Body>(request: ProxyRequest<Body>, claim?: ProxyClaim): Promise<Prepared<Body>>;
+  /** The whole proxy for one request; never throws (refusals become JSON answers). `claim` as for `prepare`. */
+  handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>, claim?: ProxyClaim): Promise<ProxyResult<Out>>;
   /** A refusal's JSON answer, logged, with the CORS headers the request earned. */
   refuse(request: ProxyRequest<unknown>, error: unknown): Response;
   /** Logs the token handler's own answer (a preflight) and marks it with the request id. */
@@ -135,10 +147,15 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     return path !== resolved && matchRoute(routes, resolved) ? 'traversal' : undefined;
   }
 
-  async function prepare<Body>(request: ProxyRequest<Body>): Promise<Prepared<Body>> {
-    const { path, search } = splitTarget(request.target);
+  function claims(target: string): ProxyClaim | undefined {
+    const { path, search } = splitTarget(target);
     const match = route(path);
-    if (match === undefined) return { kind: 'pass' };
+    return match === undefined ? undefined : { path, search, match };
+  }
+
+  async function prepare<Body>(request: ProxyRequest<Body>, claim = claims(request.target)): Promise<Prepared<Body>> {
+    if (claim === undefined) return { kind: 'pass' };
+    const { path, search, match } = claim;
     assertHeaderSize(request.headers);
     assertSafePath(path);
     if (match === 'traversal') throw new TokenHandlerError('invalid_request', { detail: 'The request path is not allowed', reason: 'path_normalises_into_route' });
@@ -195,18 +212,16 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
   }
 
   return {
-    claims(target) {
-      return route(splitTarget(target).path) !== undefined;
-    },
+    claims,
     prepare,
     refuse,
     answered,
     handedOff(request, prepared) {
       log.forwarded(request.requestId, request.method, splitTarget(request.target).path, new URL(prepared.call.url).host, request.started);
     },
-    async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>): Promise<ProxyResult<Out>> {
+    async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>, claim?: ProxyClaim): Promise<ProxyResult<Out>> {
       try {
-        const prepared = await prepare(request);
+        const prepared = await prepare(request, claim);
         if (prepared.kind === 'pass') return prepared;
         if (prepared.kind === 'answer') return { kind: 'answer', response: answered(request, prepared.response) };
         return answer(request, prepared, await sendOnceMore(prepared, await transport.send(prepared.call), transport));

@@ -17,7 +17,9 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
   return (req, res) => {
     const target = req.url ?? '';
     // Absolute-form targets (`GET http://other/ HTTP/1.1`) are Hono's to refuse.
-    if (!target.startsWith('/') || !proxy.claims(target)) return false;
+    if (!target.startsWith('/')) return false;
+    const claim = proxy.claims(target);
+    if (!claim) return false;
     const request = {
       requestId: randomUUID(),
       started: now(),
@@ -38,7 +40,7 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
         else res.once('close', closeIfGone);
       },
     };
-    proxy.handle(request, transport).then(
+    proxy.handle(request, transport, claim).then(
       (result) => write(res, result),
       () => res.destroy(),
     );
