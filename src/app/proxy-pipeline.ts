@@ -12,6 +12,7 @@
 import type { AccessTokenRead, Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
 import type { HeaderView, ResponseHeaderView, UpstreamAnswer, UpstreamCall, UpstreamTransport } from '../core/ports.js';
+import type { HeaderBag } from '../core/proxy/header-bag.js';
 import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../core/proxy/headers.js';
 import { assertSafePath } from '../core/proxy/path-safety.js';
 import { matchRoute, type RouteMatch } from '../core/proxy/routes.js';
@@ -62,7 +63,7 @@ export type ProxyResult<Body> =
   /** Written by the token handler itself: a preflight or a JSON error (already logged). */
   | { readonly kind: 'answer'; readonly response: Response }
   /** The upstream's answer, filtered (already logged). */
-  | { readonly kind: 'upstream'; readonly status: number; readonly statusText: string; readonly headers: Headers; readonly body: Body | null };
+  | { readonly kind: 'upstream'; readonly status: number; readonly statusText: string; readonly headers: HeaderBag; readonly body: Body | null };
 
 /** Where one send of a call goes. */
 export interface CallTarget {
@@ -125,7 +126,7 @@ export async function usableAccessToken(agent: Agent, headers: HeaderView): Prom
 }
 
 /** Sets the headers the credential makes for this send of the call (after the rewrite, so they replace any a client sent). */
-async function addCallHeaders(headers: Headers, credential: UpstreamCredential | undefined, call: CallTarget): Promise<void> {
+async function addCallHeaders(headers: HeaderBag, credential: UpstreamCredential | undefined, call: CallTarget): Promise<void> {
   if (!credential?.headersFor) return;
   for (const [name, value] of Object.entries(await credential.headersFor(call))) headers.set(name, value);
 }
@@ -242,7 +243,7 @@ async function sendOnceMore<In, Out>(prepared: PreparedCall<In>, first: Upstream
   const target = { method: call.method, url: call.url };
   if (!credential?.answered?.(target, first) || call.body !== null || !transport.discard) return first;
   transport.discard(first);
-  const headers = new Headers(call.headers);
+  const headers = call.headers.clone();
   await addCallHeaders(headers, credential, target);
   const second = await transport.send({ ...call, headers });
   credential.answered(target, second);

@@ -45,7 +45,7 @@ export function mountProxyRoutes<B extends object>(
     const result = await pipeline.handle(request, transport, claim);
     if (result.kind === 'pass') return next();
     if (result.kind === 'answer') return result.response;
-    return new Response(result.body, { status: result.status, statusText: result.statusText, headers: result.headers });
+    return new Response(result.body, { status: result.status, statusText: result.statusText, headers: result.headers.pairs() });
   });
 }
 

@@ -3,6 +3,7 @@
  * tests supply real ones (a real provider over fetch, a real store) or a frozen clock. The core
  * itself never reaches for a global clock, network or store: it is handed these.
  */
+import type { HeaderBag } from './proxy/header-bag.js';
 
 /** Milliseconds since the epoch. Injected so tests can freeze or move time. */
 export type Clock = () => number;
@@ -32,7 +33,8 @@ export interface ResponseHeaderView extends HeaderView {
 export interface UpstreamCall<RequestBody> {
   readonly url: string;
   readonly method: string;
-  readonly headers: Headers;
+  /** Lower-case names; `forEach` gives every field, each `Set-Cookie` line on its own. */
+  readonly headers: HeaderBag;
   /** The client's body, streamed as the platform has it; null for GET and HEAD. */
   readonly body: RequestBody | null;
   /** Milliseconds to wait for the answer once the request and its body have gone out. */

@@ -70,7 +70,8 @@ function write(res: ServerResponse, result: ProxyResult<IncomingMessage>): void 
     );
     return;
   }
-  res.writeHead(result.status, result.statusText, toNodeHeaders(result.headers));
+  // The bag is already node:http's header object: written as is, no copy.
+  res.writeHead(result.status, result.statusText, result.headers.record());
   const body = result.body;
   if (!body) {
     res.end();

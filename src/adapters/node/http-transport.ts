@@ -14,6 +14,7 @@ import { upstreamUnavailable } from '../../app/proxy-pipeline.js';
 import type { WebBody } from '../../app/context.js';
 import type { UpstreamTransport } from '../../core/ports.js';
 import { answerHasNoBody } from '../../core/proxy/bodies.js';
+import type { HeaderRecord } from '../../core/proxy/header-bag.js';
 import { RawHeaderView } from './raw-headers.js';
 
 export type NodeTransport = UpstreamTransport<Readable | WebBody, IncomingMessage>;
@@ -25,12 +26,12 @@ export function createNodeHttpTransport(): NodeTransport {
       new Promise((resolve, reject) => {
         const url = new URL(call.url);
         const protocol = url.protocol as 'http:' | 'https:';
-        const headers: Record<string, string> = {};
-        call.headers.forEach((value, name) => (headers[name] = value));
+        // The bag is node:http's header object already (node:http copies it into the request itself).
+        let headers: Readonly<HeaderRecord> = call.headers.record();
         // A body without a declared length goes chunked, whatever the method: node:http would
         // otherwise send a DELETE's or OPTIONS' body unframed, and the upstream would read it as
         // the start of the next request on the connection.
-        if (call.body !== null && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+        if (call.body !== null && headers['content-length'] === undefined) headers = { ...headers, 'transfer-encoding': 'chunked' };
         let timedOut = false;
         let answered = false;
         let timer: ReturnType<typeof setTimeout> | undefined;
