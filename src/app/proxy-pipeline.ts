@@ -15,7 +15,7 @@ import type { HeaderView, ResponseHeaderView, UpstreamAnswer, UpstreamCall, Upst
 import type { HeaderBag } from '../core/proxy/header-bag.js';
 import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../core/proxy/headers.js';
 import { assertSafePath } from '../core/proxy/path-safety.js';
-import { matchRoute, type RouteMatch } from '../core/proxy/routes.js';
+import { matchRoute, parseUpstreamBase, upstreamPath, type RouteMatch, type UpstreamBase } from '../core/proxy/routes.js';
 import { parseCookieHeader } from '../core/session/cookie-table.js';
 import type { ApiRoute, Config } from '../core/types.js';
 import { STATE_CHANGING, assertCsrfSafe, assertHeaderSize, corsHeaders, preflightHeaders } from './guards.js';
@@ -138,6 +138,13 @@ function splitTarget(target: string): { path: string; search: string } {
 
 export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep): ProxyPipeline {
   const routes = config.apiRoutes;
+  // Each route's upstream parsed once, on its first call: every call's origin and path come from it.
+  const bases = new Map<ApiRoute, UpstreamBase>();
+  const baseOf = (route: ApiRoute): UpstreamBase => {
+    let base = bases.get(route);
+    if (base === undefined) bases.set(route, (base = parseUpstreamBase(route.upstream)));
+    return base;
+  };
 
   /** The route for a raw path; a path that reaches a route only once resolved (`/x/../api`) is a traversal. */
   function route(path: string): RouteMatch | 'traversal' | undefined {
@@ -174,6 +181,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     const upstream = rewriteUpstreamRequest({ method, search, headers, ...(request.clientIp ? { clientIp: request.clientIp } : {}) }, match, credential?.authorization, config, agent.names);
     await addCallHeaders(upstream.headers, credential, { method, url: upstream.url });
     const bodyless = method === 'GET' || method === 'HEAD';
+    const base = baseOf(match.route);
     return {
       kind: 'forward',
       route: match.route,
@@ -181,6 +189,8 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
       ...(credential ? { credential } : {}),
       call: {
         url: upstream.url,
+        origin: base.origin,
+        path: upstreamPath(base, match.rest, search),
         method,
         headers: upstream.headers,
         body: bodyless ? null : request.body,
@@ -218,7 +228,8 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     refuse,
     answered,
     handedOff(request, prepared) {
-      log.forwarded(request.requestId, request.method, splitTarget(request.target).path, new URL(prepared.call.url).host, request.started);
+      const { call } = prepared;
+      log.forwarded(request.requestId, request.method, splitTarget(request.target).path, call.origin?.host ?? new URL(call.url).host, request.started);
     },
     async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>, claim?: ProxyClaim): Promise<ProxyResult<Out>> {
       try {

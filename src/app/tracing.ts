@@ -66,7 +66,7 @@ export function tracedTransport<Req, Res>(inner: UpstreamTransport<Req, Res>, tr
     send: (call) =>
       tracing.span(`upstream ${call.method}`, 'client', async (span) => {
         span.setAttribute('http.request.method', call.method);
-        span.setAttribute('server.address', new URL(call.url).host);
+        span.setAttribute('server.address', call.origin?.host ?? new URL(call.url).host);
         // Replaces any traceparent the browser sent: the upstream's parent is this call.
         tracing.inject(call.headers);
         try {

@@ -29,9 +29,28 @@ export interface ResponseHeaderView extends HeaderView {
   getSetCookie(): string[];
 }
 
+/** Where a route's upstream is, as a client connects to it. */
+export interface UpstreamOrigin {
+  /** `http:` or `https:`. */
+  readonly protocol: string;
+  /** The host name or address; an IPv6 address without brackets (as node:http takes it). */
+  readonly hostname: string;
+  /** '' for the scheme's default. */
+  readonly port: string;
+  /** `hostname[:port]` as a URL writes it (IPv6 in brackets): what logs and metrics name. */
+  readonly host: string;
+}
+
 /** One API call, after every rule of the proxy has been applied. */
 export interface UpstreamCall<RequestBody> {
   readonly url: string;
+  /**
+   * `url` in pieces, so a client connects without parsing it again: the route's origin (parsed
+   * once per route) and the request target, path and query as `new URL(url)` gives them. The
+   * pipeline always sets both; a call made by hand may leave them out.
+   */
+  readonly origin?: UpstreamOrigin | undefined;
+  readonly path?: string | undefined;
   readonly method: string;
   /** Lower-case names; `forEach` gives every field, each `Set-Cookie` line on its own. */
   readonly headers: HeaderBag;
