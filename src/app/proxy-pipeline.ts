@@ -125,15 +125,20 @@ export async function usableAccessToken(agent: Agent, headers: HeaderView): Prom
   return at;
 }
 
-/** Sets the headers the credential makes for this send of the call (after the rewrite, so they replace any a client sent). */
-async function addCallHeaders(headers: HeaderBag, credential: UpstreamCredential | undefined, call: CallTarget): Promise<void> {
-  if (!credential?.headersFor) return;
-  for (const [name, value] of Object.entries(await credential.headersFor(call))) headers.set(name, value);
+/** Sets the headers the credential made for this send of the call (after the rewrite, so they replace any a client sent). */
+function setCallHeaders(headers: HeaderBag, made: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(made)) headers.set(name, value);
 }
 
 function splitTarget(target: string): { path: string; search: string } {
   const q = target.indexOf('?');
   return q < 0 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q) };
+}
+
+/** The path of a target, for the log line. */
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q < 0 ? target : target.slice(0, q);
 }
 
 export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep): ProxyPipeline {
@@ -178,15 +183,16 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
 
     const token = await tokenStep(match.route, headers);
     const credential = typeof token === 'string' ? { authorization: token } : token;
-    const upstream = rewriteUpstreamRequest({ method, search, headers, ...(request.clientIp ? { clientIp: request.clientIp } : {}) }, match, credential?.authorization, config, agent.names);
-    await addCallHeaders(upstream.headers, credential, { method, url: upstream.url });
+    const upstream = rewriteUpstreamRequest({ method, search, headers, clientIp: request.clientIp }, match, credential?.authorization, config, agent.names);
+    // Only a credential with headers of its own (DPoP) makes the call wait once more.
+    if (credential?.headersFor) setCallHeaders(upstream.headers, await credential.headersFor({ method, url: upstream.url }));
     const bodyless = method === 'GET' || method === 'HEAD';
     const base = baseOf(match.route);
     return {
       kind: 'forward',
       route: match.route,
       cors: corsHeaders(headers.get('origin'), config),
-      ...(credential ? { credential } : {}),
+      credential,
       call: {
         url: upstream.url,
         origin: base.origin,
@@ -195,7 +201,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
         headers: upstream.headers,
         body: bodyless ? null : request.body,
         timeout: config.upstreamTimeout,
-        ...(request.onClientGone ? { onClientGone: request.onClientGone } : {}),
+        onClientGone: request.onClientGone,
       },
     };
   }
@@ -203,7 +209,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
   function refuse(request: ProxyRequest<unknown>, error: unknown): Response {
     const response = log.rejected(error, request.requestId, corsHeaders(request.headers.get('origin'), config));
     response.headers.set('x-request-id', request.requestId);
-    log.logged(request.requestId, request.method, splitTarget(request.target).path, response.status, request.started);
+    log.logged(request.requestId, request.method, pathOf(request.target), response.status, request.started);
     return response;
   }
 
@@ -212,13 +218,13 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     const headers = filterUpstreamResponseHeaders(upstream.headers, agent.names, prepared.route);
     prepared.cors?.forEach((value, name) => headers.set(name, value));
     headers.set('x-request-id', request.requestId);
-    log.logged(request.requestId, request.method, splitTarget(request.target).path, upstream.status, request.started);
+    log.logged(request.requestId, request.method, pathOf(request.target), upstream.status, request.started);
     return { kind: 'upstream', status: upstream.status, statusText: upstream.statusText, headers, body: upstream.body };
   }
 
   function answered(request: ProxyRequest<unknown>, response: Response): Response {
     response.headers.set('x-request-id', request.requestId);
-    log.logged(request.requestId, request.method, splitTarget(request.target).path, response.status, request.started);
+    log.logged(request.requestId, request.method, pathOf(request.target), response.status, request.started);
     return response;
   }
 
@@ -229,14 +235,16 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     answered,
     handedOff(request, prepared) {
       const { call } = prepared;
-      log.forwarded(request.requestId, request.method, splitTarget(request.target).path, call.origin?.host ?? new URL(call.url).host, request.started);
+      log.forwarded(request.requestId, request.method, pathOf(request.target), call.origin?.host ?? new URL(call.url).host, request.started);
     },
     async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>, claim?: ProxyClaim): Promise<ProxyResult<Out>> {
       try {
         const prepared = await prepare(request, claim);
         if (prepared.kind === 'pass') return prepared;
         if (prepared.kind === 'answer') return { kind: 'answer', response: answered(request, prepared.response) };
-        return answer(request, prepared, await sendOnceMore(prepared, await transport.send(prepared.call), transport));
+        const first = await transport.send(prepared.call);
+        // Only a credential that reads the answer (DPoP) can ask for a second send.
+        return answer(request, prepared, prepared.credential?.answered ? await sendOnceMore(prepared, first, transport) : first);
       } catch (error) {
         return { kind: 'answer', response: refuse(request, error) };
       }
@@ -255,7 +263,7 @@ async function sendOnceMore<In, Out>(prepared: PreparedCall<In>, first: Upstream
   if (!credential?.answered?.(target, first) || call.body !== null || !transport.discard) return first;
   transport.discard(first);
   const headers = call.headers.clone();
-  await addCallHeaders(headers, credential, target);
+  if (credential.headersFor) setCallHeaders(headers, await credential.headersFor(target));
   const second = await transport.send({ ...call, headers });
   credential.answered(target, second);
   return second;

@@ -64,7 +64,7 @@ export interface UpstreamCall<RequestBody> {
    * AbortSignal: an AbortController and its EventTarget per request cost more than the rest of the
    * proxy's bookkeeping on Node (CPU profile under load).
    */
-  readonly onClientGone?: (close: () => void) => void;
+  readonly onClientGone?: ((close: () => void) => void) | undefined;
 }
 
 /** The upstream's answer as the transport received it: never redirected, never decoded. */
