@@ -73,7 +73,8 @@ const RESPONSE_DROP = new Set(['set-cookie', 'clear-site-data', 'proxy-authentic
 /** The lower-case header names listed in `Connection`, which are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionTokens(headers: HeaderView): Set<string> | undefined {
   const value = headers.get('connection');
-  if (!value) return undefined;
+  // The usual value names only a header dropped as hop-by-hop anyway: no set to build.
+  if (!value || value.toLowerCase() === 'keep-alive') return undefined;
   return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
