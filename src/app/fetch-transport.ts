@@ -29,7 +29,7 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       try {
         response = await fetchImpl(call.url, {
           method: call.method,
-          headers: call.headers,
+          headers: call.headers.pairs(),
           body,
           redirect: 'manual',
           signal: timeout.signal,

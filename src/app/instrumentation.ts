@@ -50,7 +50,7 @@ export function timedTransport<Req, Res>(inner: UpstreamTransport<Req, Res>, met
   return {
     async send(call) {
       const started = now();
-      const upstream = new URL(call.url).host;
+      const upstream = call.origin?.host ?? new URL(call.url).host;
       try {
         const answer = await inner.send(call);
         metrics.observe('upstream_duration', now() - started, { upstream, outcome: 'answered' });

@@ -12,9 +12,10 @@
 import type { AccessTokenRead, Agent } from '../core/agent/agent.js';
 import { TokenHandlerError } from '../core/errors.js';
 import type { HeaderView, ResponseHeaderView, UpstreamAnswer, UpstreamCall, UpstreamTransport } from '../core/ports.js';
+import type { HeaderBag } from '../core/proxy/header-bag.js';
 import { filterUpstreamResponseHeaders, rewriteUpstreamRequest } from '../core/proxy/headers.js';
 import { assertSafePath } from '../core/proxy/path-safety.js';
-import { matchRoute, type RouteMatch } from '../core/proxy/routes.js';
+import { matchRoute, parseUpstreamBase, upstreamPath, type RouteMatch, type UpstreamBase } from '../core/proxy/routes.js';
 import { parseCookieHeader } from '../core/session/cookie-table.js';
 import type { ApiRoute, Config } from '../core/types.js';
 import { STATE_CHANGING, assertCsrfSafe, assertHeaderSize, corsHeaders, preflightHeaders } from './guards.js';
@@ -62,7 +63,7 @@ export type ProxyResult<Body> =
   /** Written by the token handler itself: a preflight or a JSON error (already logged). */
   | { readonly kind: 'answer'; readonly response: Response }
   /** The upstream's answer, filtered (already logged). */
-  | { readonly kind: 'upstream'; readonly status: number; readonly statusText: string; readonly headers: Headers; readonly body: Body | null };
+  | { readonly kind: 'upstream'; readonly status: number; readonly statusText: string; readonly headers: HeaderBag; readonly body: Body | null };
 
 /** Where one send of a call goes. */
 export interface CallTarget {
@@ -89,13 +90,25 @@ export interface UpstreamCredential {
  */
 export type TokenStep = (route: ApiRoute, headers: HeaderView) => Promise<string | UpstreamCredential | undefined>;
 
+/** What {@link ProxyPipeline.claims} found for a target, handed back to `prepare` or `handle` so the route is matched once. */
+export interface ProxyClaim {
+  /** The target's path (still percent-encoded) and its query (with `?`, or ''). */
+  readonly path: string;
+  readonly search: string;
+  /** The route, or a path that reaches one only once resolved (refused by `prepare`). */
+  readonly match: RouteMatch | 'traversal';
+}
+
 export interface ProxyPipeline {
-  /** Whether `target` belongs to the proxy (an API route, or a path that resolves into one). Cheap and synchronous. */
-  claims(target: string): boolean;
-  /** Every rule up to the upstream call. Throws TokenHandlerError for a refusal. */
-  prepare<Body>(request: ProxyRequest<Body>): Promise<Prepared<Body>>;
-  /** The whole proxy for one request; never throws (refusals become JSON answers). */
-  handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>): Promise<ProxyResult<Out>>;
+  /** What makes `target` the proxy's (an API route, or a path that resolves into one), or undefined. Cheap and synchronous. */
+  claims(target: string): ProxyClaim | undefined;
+  /**
+   * Every rule up to the upstream call. Throws TokenHandlerError for a refusal. `claim` is what
+   * `claims(request.target)` gave; without it the route is matched here.
+   */
+  prepare<Body>(request: ProxyRequest<Body>, claim?: ProxyClaim): Promise<Prepared<Body>>;
+  /** The whole proxy for one request; never throws (refusals become JSON answers). `claim` as for `prepare`. */
+  handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>, claim?: ProxyClaim): Promise<ProxyResult<Out>>;
   /** A refusal's JSON answer, logged, with the CORS headers the request earned. */
   refuse(request: ProxyRequest<unknown>, error: unknown): Response;
   /** Logs the token handler's own answer (a preflight) and marks it with the request id. */
@@ -112,10 +125,9 @@ export async function usableAccessToken(agent: Agent, headers: HeaderView): Prom
   return at;
 }
 
-/** Sets the headers the credential makes for this send of the call (after the rewrite, so they replace any a client sent). */
-async function addCallHeaders(headers: Headers, credential: UpstreamCredential | undefined, call: CallTarget): Promise<void> {
-  if (!credential?.headersFor) return;
-  for (const [name, value] of Object.entries(await credential.headersFor(call))) headers.set(name, value);
+/** Sets the headers the credential made for this send of the call (after the rewrite, so they replace any a client sent). */
+function setCallHeaders(headers: HeaderBag, made: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(made)) headers.set(name, value);
 }
 
 function splitTarget(target: string): { path: string; search: string } {
@@ -123,8 +135,21 @@ function splitTarget(target: string): { path: string; search: string } {
   return q < 0 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q) };
 }
 
+/** The path of a target, for the log line. */
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q < 0 ? target : target.slice(0, q);
+}
+
 export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep): ProxyPipeline {
   const routes = config.apiRoutes;
+  // Each route's upstream parsed once, on its first call: every call's origin and path come from it.
+  const bases = new Map<ApiRoute, UpstreamBase>();
+  const baseOf = (route: ApiRoute): UpstreamBase => {
+    let base = bases.get(route);
+    if (base === undefined) bases.set(route, (base = parseUpstreamBase(route.upstream)));
+    return base;
+  };
 
   /** The route for a raw path; a path that reaches a route only once resolved (`/x/../api`) is a traversal. */
   function route(path: string): RouteMatch | 'traversal' | undefined {
@@ -135,10 +160,15 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     return path !== resolved && matchRoute(routes, resolved) ? 'traversal' : undefined;
   }
 
-  async function prepare<Body>(request: ProxyRequest<Body>): Promise<Prepared<Body>> {
-    const { path, search } = splitTarget(request.target);
+  function claims(target: string): ProxyClaim | undefined {
+    const { path, search } = splitTarget(target);
     const match = route(path);
-    if (match === undefined) return { kind: 'pass' };
+    return match === undefined ? undefined : { path, search, match };
+  }
+
+  async function prepare<Body>(request: ProxyRequest<Body>, claim = claims(request.target)): Promise<Prepared<Body>> {
+    if (claim === undefined) return { kind: 'pass' };
+    const { path, search, match } = claim;
     assertHeaderSize(request.headers);
     assertSafePath(path);
     if (match === 'traversal') throw new TokenHandlerError('invalid_request', { detail: 'The request path is not allowed', reason: 'path_normalises_into_route' });
@@ -153,21 +183,25 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
 
     const token = await tokenStep(match.route, headers);
     const credential = typeof token === 'string' ? { authorization: token } : token;
-    const upstream = rewriteUpstreamRequest({ method, search, headers, ...(request.clientIp ? { clientIp: request.clientIp } : {}) }, match, credential?.authorization, config, agent.names);
-    await addCallHeaders(upstream.headers, credential, { method, url: upstream.url });
+    const upstream = rewriteUpstreamRequest({ method, search, headers, clientIp: request.clientIp }, match, credential?.authorization, config, agent.names);
+    // Only a credential with headers of its own (DPoP) makes the call wait once more.
+    if (credential?.headersFor) setCallHeaders(upstream.headers, await credential.headersFor({ method, url: upstream.url }));
     const bodyless = method === 'GET' || method === 'HEAD';
+    const base = baseOf(match.route);
     return {
       kind: 'forward',
       route: match.route,
       cors: corsHeaders(headers.get('origin'), config),
-      ...(credential ? { credential } : {}),
+      credential,
       call: {
         url: upstream.url,
+        origin: base.origin,
+        path: upstreamPath(base, match.rest, search),
         method,
         headers: upstream.headers,
         body: bodyless ? null : request.body,
         timeout: config.upstreamTimeout,
-        ...(request.onClientGone ? { onClientGone: request.onClientGone } : {}),
+        onClientGone: request.onClientGone,
       },
     };
   }
@@ -175,7 +209,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
   function refuse(request: ProxyRequest<unknown>, error: unknown): Response {
     const response = log.rejected(error, request.requestId, corsHeaders(request.headers.get('origin'), config));
     response.headers.set('x-request-id', request.requestId);
-    log.logged(request.requestId, request.method, splitTarget(request.target).path, response.status, request.started);
+    log.logged(request.requestId, request.method, pathOf(request.target), response.status, request.started);
     return response;
   }
 
@@ -184,32 +218,33 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     const headers = filterUpstreamResponseHeaders(upstream.headers, agent.names, prepared.route);
     prepared.cors?.forEach((value, name) => headers.set(name, value));
     headers.set('x-request-id', request.requestId);
-    log.logged(request.requestId, request.method, splitTarget(request.target).path, upstream.status, request.started);
+    log.logged(request.requestId, request.method, pathOf(request.target), upstream.status, request.started);
     return { kind: 'upstream', status: upstream.status, statusText: upstream.statusText, headers, body: upstream.body };
   }
 
   function answered(request: ProxyRequest<unknown>, response: Response): Response {
     response.headers.set('x-request-id', request.requestId);
-    log.logged(request.requestId, request.method, splitTarget(request.target).path, response.status, request.started);
+    log.logged(request.requestId, request.method, pathOf(request.target), response.status, request.started);
     return response;
   }
 
   return {
-    claims(target) {
-      return route(splitTarget(target).path) !== undefined;
-    },
+    claims,
     prepare,
     refuse,
     answered,
     handedOff(request, prepared) {
-      log.forwarded(request.requestId, request.method, splitTarget(request.target).path, new URL(prepared.call.url).host, request.started);
+      const { call } = prepared;
+      log.forwarded(request.requestId, request.method, pathOf(request.target), call.origin?.host ?? new URL(call.url).host, request.started);
     },
-    async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>): Promise<ProxyResult<Out>> {
+    async handle<In, Out>(request: ProxyRequest<In>, transport: UpstreamTransport<In, Out>, claim?: ProxyClaim): Promise<ProxyResult<Out>> {
       try {
-        const prepared = await prepare(request);
+        const prepared = await prepare(request, claim);
         if (prepared.kind === 'pass') return prepared;
         if (prepared.kind === 'answer') return { kind: 'answer', response: answered(request, prepared.response) };
-        return answer(request, prepared, await sendOnceMore(prepared, await transport.send(prepared.call), transport));
+        const first = await transport.send(prepared.call);
+        // Only a credential that reads the answer (DPoP) can ask for a second send.
+        return answer(request, prepared, prepared.credential?.answered ? await sendOnceMore(prepared, first, transport) : first);
       } catch (error) {
         return { kind: 'answer', response: refuse(request, error) };
       }
@@ -227,8 +262,8 @@ async function sendOnceMore<In, Out>(prepared: PreparedCall<In>, first: Upstream
   const target = { method: call.method, url: call.url };
   if (!credential?.answered?.(target, first) || call.body !== null || !transport.discard) return first;
   transport.discard(first);
-  const headers = new Headers(call.headers);
-  await addCallHeaders(headers, credential, target);
+  const headers = call.headers.clone();
+  if (credential.headersFor) setCallHeaders(headers, await credential.headersFor(target));
   const second = await transport.send({ ...call, headers });
   credential.answered(target, second);
   return second;

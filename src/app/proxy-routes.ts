@@ -15,7 +15,8 @@ export function mountProxyRoutes<B extends object>(
 ): void {
   app.all('*', async (c, next) => {
     const target = requestTarget(c, deps);
-    if (!pipeline.claims(target)) return next();
+    const claim = pipeline.claims(target);
+    if (!claim) return next();
     c.set('logged', true);
     const request: ProxyRequest<WebBody> = {
       requestId: c.get('requestId'),
@@ -28,7 +29,7 @@ export function mountProxyRoutes<B extends object>(
     };
     if (deps.handOff) {
       try {
-        const prepared = await pipeline.prepare(request);
+        const prepared = await pipeline.prepare(request, claim);
         if (prepared.kind === 'pass') {
           c.set('logged', false);
           return next();
@@ -41,10 +42,10 @@ export function mountProxyRoutes<B extends object>(
         return pipeline.refuse(request, error);
       }
     }
-    const result = await pipeline.handle(request, transport);
+    const result = await pipeline.handle(request, transport, claim);
     if (result.kind === 'pass') return next();
     if (result.kind === 'answer') return result.response;
-    return new Response(result.body, { status: result.status, statusText: result.statusText, headers: result.headers });
+    return new Response(result.body, { status: result.status, statusText: result.statusText, headers: result.headers.pairs() });
   });
 }
 

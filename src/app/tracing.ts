@@ -17,8 +17,8 @@ export interface TraceSpan {
 export interface Tracing {
   /** Runs `fn` in a new span, a child of the active one, ended when `fn` settles. */
   span<T>(name: string, kind: 'internal' | 'client', fn: (span: TraceSpan) => Promise<T>): Promise<T>;
-  /** Writes the active span's `traceparent` (and `tracestate`) into `headers`. */
-  inject(headers: Headers): void;
+  /** Writes the active span's `traceparent` (and `tracestate`) into `headers` (a `Headers`, or the proxy's HeaderBag). */
+  inject(headers: { set(name: string, value: string): void }): void;
 }
 
 /** The agent with each operation in a span `agent <operation>` (the IdP calls inside become its children). */
@@ -66,7 +66,7 @@ export function tracedTransport<Req, Res>(inner: UpstreamTransport<Req, Res>, tr
     send: (call) =>
       tracing.span(`upstream ${call.method}`, 'client', async (span) => {
         span.setAttribute('http.request.method', call.method);
-        span.setAttribute('server.address', new URL(call.url).host);
+        span.setAttribute('server.address', call.origin?.host ?? new URL(call.url).host);
         // Replaces any traceparent the browser sent: the upstream's parent is this call.
         tracing.inject(call.headers);
         try {

@@ -3,6 +3,7 @@
  * tests supply real ones (a real provider over fetch, a real store) or a frozen clock. The core
  * itself never reaches for a global clock, network or store: it is handed these.
  */
+import type { HeaderBag } from './proxy/header-bag.js';
 
 /** Milliseconds since the epoch. Injected so tests can freeze or move time. */
 export type Clock = () => number;
@@ -31,11 +32,31 @@ export interface ResponseHeaderView extends HeaderView {
   getSetCookie(): string[];
 }
 
+/** Where a route's upstream is, as a client connects to it. */
+export interface UpstreamOrigin {
+  /** `http:` or `https:`. */
+  readonly protocol: string;
+  /** The host name or address; an IPv6 address without brackets (as node:http takes it). */
+  readonly hostname: string;
+  /** '' for the scheme's default. */
+  readonly port: string;
+  /** `hostname[:port]` as a URL writes it (IPv6 in brackets): what logs and metrics name. */
+  readonly host: string;
+}
+
 /** One API call, after every rule of the proxy has been applied. */
 export interface UpstreamCall<RequestBody> {
   readonly url: string;
+  /**
+   * `url` in pieces, so a client connects without parsing it again: the route's origin (parsed
+   * once per route) and the request target, path and query as `new URL(url)` gives them. The
+   * pipeline always sets both; a call made by hand may leave them out.
+   */
+  readonly origin?: UpstreamOrigin | undefined;
+  readonly path?: string | undefined;
   readonly method: string;
-  readonly headers: Headers;
+  /** Lower-case names; `forEach` gives every field, each `Set-Cookie` line on its own. */
+  readonly headers: HeaderBag;
   /** The client's body, streamed as the platform has it; null for GET and HEAD. */
   readonly body: RequestBody | null;
   /** Milliseconds to wait for the answer once the request and its body have gone out. */
@@ -46,7 +67,7 @@ export interface UpstreamCall<RequestBody> {
    * AbortSignal: an AbortController and its EventTarget per request cost more than the rest of the
    * proxy's bookkeeping on Node (CPU profile under load).
    */
-  readonly onClientGone?: (close: () => void) => void;
+  readonly onClientGone?: ((close: () => void) => void) | undefined;
 }
 
 /** The upstream's answer as the transport received it: never redirected, never decoded. */

@@ -113,6 +113,9 @@ export async function startOddUpstream(evilUrl: string) {
           'x-hop': 'hidden',
           'keep-alive': 'timeout=5',
           'x-upstream': 'kept',
+          // Two lines of one field, and a name in mixed case.
+          'x-repeated': ['one', 'two'],
+          'X-Mixed-Case': 'Kept',
           'content-type': 'text/plain',
         });
         res.end('created');

@@ -104,6 +104,8 @@ describe('upstream responses', () => {
     expect(res.status).toBe(201);
     expect(res.text).toBe('created');
     expect(res.headers.get('x-upstream')).toBe('kept');
+    expect(res.headers.get('x-repeated')).toBe('one, two');
+    expect(res.headers.get('x-mixed-case')).toBe('Kept');
     expect(res.headers.get('content-type')).toBe('text/plain');
     expect(res.headers.getSetCookie()).toEqual(['app=1; Path=/; SameSite=Lax', '__Host-th-atx=kept; Path=/']);
     for (const gone of ['clear-site-data', 'access-control-allow-origin', 'access-control-allow-credentials', 'x-hop', 'keep-alive']) {

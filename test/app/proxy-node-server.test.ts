@@ -234,10 +234,22 @@ describe("the Node server's fast path for API routes: the same rules over real H
     expect(res.status).toBe(201);
     expect(res.text).toBe('created');
     expect(res.headers['x-upstream']).toBe('kept');
+    expect(res.headers['x-repeated']).toBe('one, two');
+    expect(res.headers['x-mixed-case']).toBe('Kept');
+    // Each kept Set-Cookie on a line of its own (joined, a browser would read one cookie with odd attributes).
     expect(res.headers['set-cookie']).toEqual(['app=1; Path=/; SameSite=Lax', '__Host-th-atx=kept; Path=/']);
     for (const gone of ['clear-site-data', 'access-control-allow-origin', 'access-control-allow-credentials', 'x-hop']) {
       expect(res.headers[gone], gone).toBeUndefined();
     }
+  });
+
+  it('sends a field sent on several lines, in any letter case, upstream as one value, in their order', async () => {
+    const res = await raw('GET', '/odd/cookies', ['cookie', session, 'X-Dup', 'one', 'x-dup', 'two', 'X-DUP', 'three', 'X-Single', 'Kept']);
+    expect(res.status).toBe(201);
+    const sent = odd.requests.at(-1)!;
+    expect(sent.url).toBe('/odd/cookies');
+    expect(sent.headers['x-dup']).toBe('one, two, three');
+    expect(sent.headers['x-single']).toBe('Kept');
   });
 
   it('writes the same log line, and a JSON 431 for oversized headers', async () => {

@@ -33,7 +33,7 @@ import { startupFailure } from '../../app/startup-failure.js';
 import { encryptedSettings, resolveEdgeConfig, type Decrypt, type EdgeSettings } from '../../config/from-bundle.js';
 import type { Config } from '../../config/parse.js';
 import { TokenHandlerError } from '../../core/errors.js';
-import type { LogSink, SessionStore } from '../../core/ports.js';
+import type { HeaderView, LogSink, SessionStore } from '../../core/ports.js';
 import type { UnsealCacheBounds, UnsealCrypto } from '../../core/session/cookie-seal.js';
 import { MemoryStore } from '../../stores/memory.js';
 import { filterUpstreamResponseHeaders } from '../../core/proxy/headers.js';
@@ -228,7 +228,7 @@ function handToCloudFront(prepared: PreparedCall<WebBody>, env: EdgeBindings, co
  * headers CloudFront forbids are never added, `host` names the new origin, and nothing repeats a
  * name from the origin's custom headers.
  */
-function toCloudFrontHeaders(headers: Headers, original: CloudFrontHeaders, host: string, customHeaders: CloudFrontHeaders): CloudFrontHeaders {
+function toCloudFrontHeaders(headers: HeaderView, original: CloudFrontHeaders, host: string, customHeaders: CloudFrontHeaders): CloudFrontHeaders {
   const result: CloudFrontHeaders = {};
   headers.forEach((value, name) => {
     if (READ_ONLY_ORIGIN_REQUEST.includes(name) || DISALLOWED.test(name) || name in customHeaders) return;

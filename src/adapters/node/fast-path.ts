@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { TokenHandler } from '../../app/create-token-handler.js';
-import type { ProxyResult } from '../../app/proxy-pipeline.js';
+import type { ProxyClaim, ProxyRequest, ProxyResult } from '../../app/proxy-pipeline.js';
 import type { NodeTransport } from './http-transport.js';
 import { RawHeaderView, toNodeHeaders } from './raw-headers.js';
 
@@ -18,8 +18,10 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
   return (req, res) => {
     const target = req.url ?? '';
     // Absolute-form targets (`GET http://other/ HTTP/1.1`) are Hono's to refuse.
-    if (!target.startsWith('/') || !proxy.claims(target)) return false;
-    const request = {
+    if (!target.startsWith('/')) return false;
+    const claim = proxy.claims(target);
+    if (!claim) return false;
+    const request: ProxyRequest<IncomingMessage> = {
       requestId: randomUUID(),
       started: now(),
       method: req.method ?? 'GET',
@@ -29,27 +31,47 @@ export function createNodeFastPath(handler: Pick<TokenHandler, 'proxy' | 'now'>,
       // HTTP/1.1 (RFC 9112 §6.3): a request with neither Content-Length nor Transfer-Encoding has no
       // body; saying so lets the pipeline send such a call twice (a DPoP nonce retry).
       body: hasBody(req) ? req : null,
-      // A client that goes away (the response closes before it finished) takes the upstream call with it.
-      onClientGone: (close: () => void) => {
-        const closeIfGone = () => {
-          if (!res.writableFinished) close();
-        };
-        // Gone already (while the request was being judged): close at once.
-        if (res.closed) closeIfGone();
-        else res.once('close', closeIfGone);
-      },
+      onClientGone: (close) => watchClient(res, close),
     };
-    proxy.handle(request, transport).then(
-      (result) => write(res, result),
-      () => res.destroy(),
-    );
+    void serve(proxy, transport, request, claim, res);
     return true;
   };
 }
 
+async function serve(proxy: TokenHandler['proxy'], transport: NodeTransport, request: ProxyRequest<IncomingMessage>, claim: ProxyClaim, res: ServerResponse): Promise<void> {
+  try {
+    write(res, await proxy.handle(request, transport, claim));
+  } catch {
+    res.destroy();
+  }
+}
+
 function hasBody(req: IncomingMessage): boolean {
+  // Node has built `req.headers` already (its server reads Host and Expect), so these reads are free.
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+const UPSTREAM_CLOSE = Symbol('closes the upstream call');
+type WatchedResponse = ServerResponse & { [UPSTREAM_CLOSE]?: () => void };
+
+/**
+ * A client that goes away (its response closes before it finished) takes the upstream call with
+ * it: `close` is kept on the response and one shared listener calls it, rather than a closure and a
+ * `once` wrapper per request. A second send (a DPoP retry) replaces the first's, already discarded.
+ */
+function watchClient(res: WatchedResponse, close: () => void): void {
+  // Gone already (while the request was being judged): close at once.
+  if (res.closed) {
+    if (!res.writableFinished) close();
+    return;
+  }
+  if (res[UPSTREAM_CLOSE] === undefined) res.on('close', closeUpstreamIfGone);
+  res[UPSTREAM_CLOSE] = close;
+}
+
+function closeUpstreamIfGone(this: WatchedResponse): void {
+  if (!this.writableFinished) this[UPSTREAM_CLOSE]?.();
 }
 
 function write(res: ServerResponse, result: ProxyResult<Readable>): void {
@@ -69,12 +91,13 @@ function write(res: ServerResponse, result: ProxyResult<Readable>): void {
     );
     return;
   }
-  res.writeHead(result.status, result.statusText, toNodeHeaders(result.headers));
+  // The bag is already node:http's header object: written as is, no copy.
+  res.writeHead(result.status, result.statusText, result.headers.record());
   const body = result.body;
   if (!body) {
     res.end();
     return;
   }
-  body.once('error', () => res.destroy());
+  body.on('error', () => res.destroy());
   body.pipe(res);
 }

@@ -13,8 +13,9 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import { upstreamUnavailable } from '../../app/proxy-pipeline.js';
 import type { WebBody } from '../../app/context.js';
-import type { UpstreamTransport } from '../../core/ports.js';
+import type { UpstreamOrigin, UpstreamTransport } from '../../core/ports.js';
 import { answerHasNoBody } from '../../core/proxy/bodies.js';
+import type { HeaderRecord } from '../../core/proxy/header-bag.js';
 import { RawHeaderView } from './raw-headers.js';
 
 /** Node streams in and out (an `IncomingMessage` from node:http, a Readable of undici's bytes from the undici client). */
@@ -25,14 +26,16 @@ export function createNodeHttpTransport(): NodeTransport {
   return {
     send: (call) =>
       new Promise((resolve, reject) => {
-        const url = new URL(call.url);
-        const protocol = url.protocol as 'http:' | 'https:';
-        const headers: Record<string, string> = {};
-        call.headers.forEach((value, name) => (headers[name] = value));
+        // The pipeline's calls come with the route's parsed origin and the path: no URL parse per call.
+        let { origin, path } = call;
+        if (origin === undefined || path === undefined) ({ origin, path } = parsed(call.url));
+        const protocol = origin.protocol as 'http:' | 'https:';
+        // The bag is node:http's header object already (node:http copies it into the request itself).
+        let headers: Readonly<HeaderRecord> = call.headers.record();
         // A body without a declared length goes chunked, whatever the method: node:http would
         // otherwise send a DELETE's or OPTIONS' body unframed, and the upstream would read it as
         // the start of the next request on the connection.
-        if (call.body !== null && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+        if (call.body !== null && headers['content-length'] === undefined) headers = { ...headers, 'transfer-encoding': 'chunked' };
         let timedOut = false;
         let answered = false;
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -46,7 +49,7 @@ export function createNodeHttpTransport(): NodeTransport {
           }, call.timeout);
         };
         const request = (protocol === 'https:' ? https : http).request(
-          { protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: url.pathname + url.search, method: call.method, headers, agent: agents[protocol] },
+          { protocol, hostname: origin.hostname, port: origin.port, path, method: call.method, headers, agent: agents[protocol] },
           (answer) => {
             answered = true;
             clearTimeout(timer);
@@ -82,6 +85,12 @@ export function createNodeHttpTransport(): NodeTransport {
     // Closes the connection rather than read an unwanted body of unknown size to keep it.
     discard: (answer) => answer.body?.destroy(),
   };
+}
+
+/** A call's URL in the pieces node:http takes, for a call made without them. */
+function parsed(url: string): { origin: UpstreamOrigin; path: string } {
+  const { protocol, hostname, port, host, pathname, search } = new URL(url);
+  return { origin: { protocol, hostname: hostname.replace(/^\[|\]$/g, ''), port, host }, path: pathname + search };
 }
 
 /** The same client for the Hono route: Web streams in and out. */

@@ -7,26 +7,35 @@
 import type { ResponseHeaderView } from '../../core/ports.js';
 
 export class RawHeaderView implements ResponseHeaderView {
-  private readonly fields = new Map<string, string>();
-  private readonly setCookies: string[] = [];
+  // Built on the first read, not per view made: an answer that is discarded unread costs nothing.
+  private fields: Map<string, string> | undefined;
+  private readonly raw: readonly string[];
   constructor(raw: readonly string[]) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!;
-      if (name === 'set-cookie') this.setCookies.push(value);
-      const seen = this.fields.get(name);
-      this.fields.set(name, seen === undefined ? value : `${seen}${name === 'cookie' ? '; ' : ', '}${value}`);
-    }
+    this.raw = raw;
   }
   get(name: string): string | null {
-    return this.fields.get(name) ?? null;
+    return (this.fields ??= joinFields(this.raw)).get(name) ?? null;
   }
   forEach(callback: (value: string, name: string) => void): void {
-    this.fields.forEach(callback);
+    (this.fields ??= joinFields(this.raw)).forEach(callback);
   }
   getSetCookie(): string[] {
-    return this.setCookies;
+    const lines: string[] = [];
+    const raw = this.raw;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'set-cookie') lines.push(raw[i + 1]!);
+    return lines;
   }
+}
+
+function joinFields(raw: readonly string[]): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const seen = fields.get(name);
+    fields.set(name, seen === undefined ? value : `${seen}${name === 'cookie' ? '; ' : ', '}${value}`);
+  }
+  return fields;
 }
 
 export type OutgoingHeaders = Record<string, string | string[]>;

@@ -48,10 +48,11 @@ export function createUndiciTransport(upstreams: Iterable<string>, options: Undi
   return {
     send: (call) =>
       new Promise((resolve, reject) => {
-        const url = new URL(call.url);
-        const pool = pools.get(url.origin);
+        // The pipeline hands over the route's origin, parsed once, and the path; a call built by hand is parsed here.
+        const url = call.origin && call.path !== undefined ? undefined : new URL(call.url);
+        const pool = pools.get(url ? url.origin : `${call.origin!.protocol}//${call.origin!.host}`);
         if (!pool) return reject(upstreamUnavailable('upstream_unreachable', new Error('No pool for this upstream origin')));
-        new UpstreamExchange(call, resolve, reject).start(pool, url.pathname + url.search);
+        new UpstreamExchange(call, resolve, reject).start(pool, url ? url.pathname + url.search : call.path!);
       }),
     // Closes the connection rather than read an unwanted body of unknown size to keep it.
     discard: (answer) => answer.body?.destroy(),

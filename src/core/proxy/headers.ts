@@ -7,11 +7,12 @@ import type { ApiRoute, Config } from '../types.js';
 import { isOwnCookieName, stripOwnCookies, trimSpaceTab, type CookieNames } from '../session/cookie-table.js';
 import type { HeaderView, ResponseHeaderView } from '../ports.js';
 import type { RouteMatch } from './routes.js';
+import { HeaderBag } from './header-bag.js';
 
 export interface UpstreamRequest {
   readonly url: string;
   readonly method: string;
-  readonly headers: Headers;
+  readonly headers: HeaderBag;
   /** The route it goes by, whose options also apply to the answer (filterUpstreamResponseHeaders). */
   readonly route: ApiRoute;
 }
@@ -72,7 +73,8 @@ const RESPONSE_DROP = new Set(['set-cookie', 'clear-site-data', 'proxy-authentic
 /** The lower-case header names listed in `Connection`, which are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionTokens(headers: HeaderView): Set<string> | undefined {
   const value = headers.get('connection');
-  if (!value) return undefined;
+  // The usual value names only a header dropped as hop-by-hop anyway: no set to build.
+  if (!value || value.toLowerCase() === 'keep-alive') return undefined;
   return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
@@ -107,7 +109,7 @@ export function rewriteUpstreamRequest(
   const cookie = stripOwnCookies(input.headers.get('cookie'), names);
   const named = connectionTokens(input.headers);
   const bodyless = input.method === 'GET' || input.method === 'HEAD';
-  const headers = new Headers();
+  const headers = new HeaderBag();
   input.headers.forEach((value, name) => {
     if (HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || hasDroppedPrefix(name) || named?.has(name)) return;
     // A GET or HEAD goes without a body, so a length the client claimed for one would be a lie.
@@ -148,9 +150,9 @@ function returnedCookieName(line: string): string {
  * value browsers know, replacing any other) unless the route says `allow-sniffing`; without a
  * route, nosniff.
  */
-export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, names: CookieNames, route?: Pick<ApiRoute, 'nosniff'>): Headers {
+export function filterUpstreamResponseHeaders(upstream: ResponseHeaderView, names: CookieNames, route?: Pick<ApiRoute, 'nosniff'>): HeaderBag {
   const named = connectionTokens(upstream);
-  const headers = new Headers();
+  const headers = new HeaderBag();
   let setCookies = false;
   upstream.forEach((value, name) => {
     if (name === 'set-cookie') setCookies = true;

@@ -8,6 +8,7 @@
  * The upstreams are hand-made stand-ins for a misbehaving or slow API (named as such): no real API
  * redirects, stalls or answers 600 on request.
  */
+import { HeaderBag } from '../../../src/core/proxy/header-bag.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -298,7 +299,7 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
     const call = <B extends Readable | WebBody>(method: string, url: string, more: Partial<UpstreamCall<B>> = {}): UpstreamCall<B> => ({
       url: url.startsWith('http') ? url : api.url + url,
       method,
-      headers: new Headers({ 'x-call': 'yes' }),
+      headers: new HeaderBag({ 'x-call': 'yes' }),
       body: null,
       timeout: TIMEOUT,
       ...more,
@@ -313,7 +314,7 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
     });
 
     it('passes a gzip body and its Content-Encoding back undecoded', async () => {
-      const answer = await transport.send(call('GET', '/gzip', { headers: new Headers({ 'accept-encoding': 'gzip, br' }) }));
+      const answer = await transport.send(call('GET', '/gzip', { headers: new HeaderBag({ 'accept-encoding': 'gzip, br' }) }));
       expect(answer.headers.get('content-encoding')).toBe('gzip');
       expect(await readAll(answer.body)).toEqual(gzipSync('hello, compressed world'));
       expect(api.requests.at(-1)!.headers['accept-encoding']).toBe('gzip, br');
@@ -376,7 +377,7 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
     it('streams an upload with backpressure, and an upstream holding it back for longer than the timeout does not cut it', async () => {
       api.reset();
       const body = blocks(BIG);
-      const sending = transport.send(call('PUT', '/held', { body: body.stream, headers: new Headers({ 'content-length': String(BIG) }) }));
+      const sending = transport.send(call('PUT', '/held', { body: body.stream, headers: new HeaderBag({ 'content-length': String(BIG) }) }));
       await withTimeout(api.state.firstBytes.promise, 5000, 'the upstream saw nothing: the client buffers uploads');
       await sleep(HOLD);
       // The upstream stopped reading: the body is pulled no further than the path between can hold.
@@ -409,7 +410,7 @@ export function describeUpstreamTransport(name: string, create: TransportFactory
     it('sends POST, PUT and DELETE bodies, with and without a length; the connection stays in step', async () => {
       for (const method of ['POST', 'PUT', 'DELETE']) {
         api.reset();
-        const sized = await transport.send(call(method, '/echo', { body: Readable.from([Buffer.from('{"a":1}')]), headers: new Headers({ 'content-length': '7', 'content-type': 'application/json' }) }));
+        const sized = await transport.send(call(method, '/echo', { body: Readable.from([Buffer.from('{"a":1}')]), headers: new HeaderBag({ 'content-length': '7', 'content-type': 'application/json' }) }));
         expect(JSON.parse((await readAll(sized.body)).toString())).toMatchObject({ method, size: 7, content_length: '7', chunked: false });
         api.reset();
         // No length: chunked, whatever the method, so the upstream never reads it as the next request.
