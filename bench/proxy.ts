@@ -32,19 +32,15 @@
  * BENCH_METRICS (1: the token handler with its Prometheus metrics on).
  * Writes bench/results.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { CLIENT_ID, PATH, PUBLIC_ORIGIN, browserHeaders, cpus, load, login, median, pinning, pinningNote, round, spawnOnServerCpu, startRole, writeResults, type Run } from './harness.js';
 
-const PUBLIC_ORIGIN = 'https://www.example.test';
-const CLIENT_ID = 'bench-client';
-const PATH = '/api/orders/42?view=full';
 const here = fileURLToPath(import.meta.url);
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 // --- child roles ------------------------------------------------------------------------------
 
@@ -162,125 +158,6 @@ function serve(port: number, stats: () => Stats): void {
 
 // --- orchestration ----------------------------------------------------------------------------
 
-const pin = existsSync('/usr/bin/taskset') || existsSync('/bin/taskset') ? 'taskset' : undefined;
-const cpus = os.cpus().length;
-
-/** Starts a role in a child process (on the server CPU when pinning) and waits for its port. */
-async function startRole(role: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; stats(): Promise<Stats> }> {
-  const args = ['--import', 'tsx', here, role];
-  const proc = pin && cpus >= 2
-    ? spawn(pin, ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...env }, cwd: root })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...env }, cwd: root });
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.once('error', reject);
-    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-    proc.on('message', (m: { port?: number }) => m.port && resolve(m.port));
-  });
-  return {
-    proc,
-    url: `http://127.0.0.1:${port}`,
-    stats: () =>
-      new Promise((resolve) => {
-        const onMessage = (m: { stats?: Stats }) => {
-          if (m.stats) {
-            proc.off('message', onMessage);
-            resolve(m.stats);
-          }
-        };
-        proc.on('message', onMessage);
-        proc.send('stats');
-      }),
-  };
-}
-
-/** User plus system CPU time of a process in milliseconds, from /proc (Linux); undefined elsewhere. */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
-}
-
-interface Run {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  /** CPU time per request of each listed process, in microseconds. */
-  cpuPerRequestUs: Record<string, number | undefined>;
-  /** Share of one core each process used during the run. */
-  cpuShare: Record<string, number | undefined>;
-}
-
-/** Runs autocannon (pinned to CPU 0) against `url`; reads the CPU time of `watch` around it. */
-async function load(url: string, headers: Record<string, string>, seconds: number, connections: number, watch: Record<string, ChildProcess>): Promise<Run> {
-  const cli = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
-  const args = [cli, '--json', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
-  const command = pin && cpus >= 2 ? [pin, '-c', '0', process.execPath, ...args] : [process.execPath, ...args];
-  const before = Object.fromEntries(Object.entries(watch).map(([name, p]) => [name, cpuMs(p.pid)]));
-  const started = performance.now();
-  const proc = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d));
-  proc.stderr!.resume();
-  const generatorCpu = { start: 0 };
-  setTimeout(() => (generatorCpu.start = cpuMs(proc.pid) ?? 0), 50);
-  let generatorEnd: number | undefined;
-  const poll = setInterval(() => (generatorEnd = cpuMs(proc.pid) ?? generatorEnd), 200);
-  await new Promise((resolve) => proc.on('exit', resolve));
-  clearInterval(poll);
-  const elapsed = performance.now() - started;
-  const result = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
-  const total = result.requests.total;
-  const cpuPerRequestUs: Record<string, number | undefined> = {};
-  const cpuShare: Record<string, number | undefined> = {};
-  for (const [name, p] of Object.entries(watch)) {
-    const a = before[name];
-    const b = cpuMs(p.pid);
-    cpuPerRequestUs[name] = a === undefined || b === undefined ? undefined : Math.round(((b - a) * 1000) / total);
-    cpuShare[name] = a === undefined || b === undefined ? undefined : round((b - a) / elapsed, 2);
-  }
-  cpuShare['autocannon'] = generatorEnd === undefined ? undefined : round((generatorEnd - generatorCpu.start) / elapsed, 2);
-  return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, requests: total, non2xx: result.non2xx, errors: result.errors, cpuPerRequestUs, cpuShare };
-}
-
-function round(n: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Logs in for real: login/start on the token handler, the provider's forms, login/end. Returns the Cookie header for /api. */
-async function login(tokenHandler: string): Promise<string> {
-  const { TestBrowser, loginAtProvider } = await import('../test/helpers/browser.js');
-  const common = { 'token-handler-version': '1', origin: PUBLIC_ORIGIN, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' };
-  const start = await fetch(`${tokenHandler}/oauth-agent/login/start`, { method: 'POST', headers: common, body: '' });
-  if (start.status !== 200) throw new Error(`login/start answered ${start.status}`);
-  const { authorization_url } = (await start.json()) as { authorization_url: string };
-  const loginCookie = start.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-  const callback = await loginAtProvider(new TestBrowser(), authorization_url, { username: 'demo', password: 'demo', redirectUri: `${PUBLIC_ORIGIN}/` });
-  const end = await fetch(`${tokenHandler}/oauth-agent/login/end`, {
-    method: 'POST',
-    headers: { ...common, cookie: loginCookie },
-    body: new URLSearchParams(callback.searchParams).toString(),
-  });
-  const body = (await end.json()) as { is_logged_in?: boolean };
-  if (end.status !== 200 || !body.is_logged_in) throw new Error(`login/end answered ${end.status}`);
-  // What a browser would send on /api: the access-token cookie (Path=/), never the agent-scoped ones.
-  return end.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('__Host-th-at')).join('; ');
-}
-
 /** For the CPU loop alone: settings that need no provider, and an access-token cookie sealed with their key. */
 async function standaloneSession(): Promise<{ env: Record<string, string>; cookie: string }> {
   const { randomBytes } = await import('node:crypto');
@@ -376,28 +253,13 @@ async function cpuLoop(env: Record<string, string>, cookie: string, iterations: 
 
 function runCpuLoop(env: Record<string, string>, cookie: string, iterations: number): Promise<Awaited<ReturnType<typeof cpuLoop>>> {
   const args = ['--import', 'tsx', here, 'cpu-loop'];
-  const childEnv = { ...process.env, BENCH_ENV: JSON.stringify(env), BENCH_COOKIE: cookie, BENCH_LOOP: String(iterations) };
-  const proc = pin && cpus >= 2
-    ? spawn(pin, ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: childEnv, cwd: root })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: childEnv, cwd: root });
+  const childEnv = { BENCH_ENV: JSON.stringify(env), BENCH_COOKIE: cookie, BENCH_LOOP: String(iterations) };
+  const proc = spawnOnServerCpu(args, childEnv);
   return new Promise((resolve, reject) => {
     proc.once('error', reject);
     proc.on('message', (m: { result?: Awaited<ReturnType<typeof cpuLoop>> }) => m.result && resolve(m.result));
     proc.once('exit', (code) => code !== 0 && reject(new Error(`cpu loop exited with ${code}`)));
   });
-}
-
-function browserHeaders(cookie: string): Record<string, string> {
-  return {
-    accept: 'application/json',
-    'accept-language': 'en-GB,en;q=0.9',
-    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
-    'sec-fetch-site': 'same-origin',
-    'sec-fetch-mode': 'cors',
-    'sec-fetch-dest': 'empty',
-    'token-handler-version': '1',
-    cookie: `${cookie}; theme=dark; consent=1`,
-  };
 }
 
 async function main(): Promise<void> {
@@ -426,7 +288,7 @@ async function main(): Promise<void> {
   });
   const children: ChildProcess[] = [];
   try {
-    const upstream = await startRole('upstream');
+    const upstream = await startRole(here, 'upstream');
     children.push(upstream.proc);
     const env = {
       TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
@@ -438,11 +300,11 @@ async function main(): Promise<void> {
       // The same upstream as a public route: the same work minus the unseal, to see its cost in place.
       TH_API_ROUTE_OPTIONS: '/pub=public',
     };
-    const tokenHandler = await startRole('token-handler', { ...env, BENCH_UPSTREAM: upstream.url });
-    const plain = await startRole('plain-proxy', { BENCH_UPSTREAM: upstream.url });
-    const plainFetch = await startRole('plain-proxy-fetch', { BENCH_UPSTREAM: upstream.url });
-    const plainUndici = await startRole('plain-proxy-undici', { BENCH_UPSTREAM: upstream.url });
-    const tokenHandlerUndici = await startRole('token-handler', { ...env, BENCH_UPSTREAM_CLIENT: 'undici' });
+    const tokenHandler = await startRole(here, 'token-handler', { ...env, BENCH_UPSTREAM: upstream.url });
+    const plain = await startRole(here, 'plain-proxy', { BENCH_UPSTREAM: upstream.url });
+    const plainFetch = await startRole(here, 'plain-proxy-fetch', { BENCH_UPSTREAM: upstream.url });
+    const plainUndici = await startRole(here, 'plain-proxy-undici', { BENCH_UPSTREAM: upstream.url });
+    const tokenHandlerUndici = await startRole(here, 'token-handler', { ...env, BENCH_UPSTREAM_CLIENT: 'undici' });
     // Phantom tokens: opaque tokens from the second provider; /plain without introspection for comparison.
     const phantomEnv = {
       ...env,
@@ -451,8 +313,8 @@ async function main(): Promise<void> {
       TH_API_ROUTE_OPTIONS: '/api=introspect',
       TH_INTROSPECTION_CACHE_TTL: '3600',
     };
-    const phantom = await startRole('token-handler', phantomEnv);
-    const phantomMiss = await startRole('token-handler', { ...phantomEnv, TH_INTROSPECTION_CACHE_TTL: '0' });
+    const phantom = await startRole(here, 'token-handler', phantomEnv);
+    const phantomMiss = await startRole(here, 'token-handler', { ...phantomEnv, TH_INTROSPECTION_CACHE_TTL: '0' });
     children.push(tokenHandler.proc, plain.proc, plainFetch.proc, plainUndici.proc, tokenHandlerUndici.proc, phantom.proc, phantomMiss.proc);
 
     const cookie = await login(tokenHandler.url);
@@ -489,7 +351,7 @@ async function main(): Promise<void> {
     const only = process.env['BENCH_ONLY']?.split(',');
     if (only) for (const name of Object.keys(targets)) if (!only.includes(name)) delete (targets as Record<string, unknown>)[name];
     const runs: Record<string, Run[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
-    console.log(`# ${rounds} rounds x ${Object.keys(targets).length} targets, ${seconds} s each after ${warmup} s warm-up, ${connections} connections; ${pin && cpus >= 2 ? 'autocannon on CPU 0, servers on CPU 1' : 'no CPU pinning'}`);
+    console.log(`# ${rounds} rounds x ${Object.keys(targets).length} targets, ${seconds} s each after ${warmup} s warm-up, ${connections} connections; ${pinningNote}`);
     for (let round = 1; round <= rounds; round++) {
       for (const [name, t] of Object.entries(targets)) {
         if (warmup > 0) await load(t.url, t.headers, warmup, connections, {});
@@ -573,7 +435,7 @@ async function main(): Promise<void> {
       command: 'npm run bench',
       date: new Date().toISOString(),
       machine: { cpus, model: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-      settings: { seconds, warmup, rounds, connections, pinning: pin && cpus >= 2 ? 'autocannon CPU 0, servers CPU 1' : 'none', request: `GET ${PATH}`, log_level: 'info (one JSON line per request, to a discarded stdout)' },
+      settings: { seconds, warmup, rounds, connections, pinning: pinning ? 'autocannon CPU 0, servers CPU 1' : 'none', request: `GET ${PATH}`, log_level: 'info (one JSON line per request, to a discarded stdout)' },
       results: summary,
       ratios,
       cpu_bound_ratios: cpuBoundRatios,
@@ -594,7 +456,8 @@ async function main(): Promise<void> {
         introspection_hit_under_10_us: introspection.hit_cost_us < 10,
       },
     };
-    writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
+    // Other benchmarks' keys (sharedState, changes) stay as they are.
+    writeResults(results);
     console.log('');
     for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(s.rps).padStart(6)} req/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms${s.proxy_cpu_us_per_request !== undefined ? `  proxy CPU ${s.proxy_cpu_us_per_request} µs/request` : ''}`);
     console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}   from CPU per request: b/c ${cpuBoundRatios.b_over_c}  b/c' ${cpuBoundRatios.b_over_c_fetch}`);

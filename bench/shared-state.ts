@@ -17,27 +17,21 @@
  *
  * Fairness as in bench/proxy.ts: with `taskset`, autocannon runs on CPU 0 and the token handler,
  * the upstream and redis-server on CPU 1; targets are measured in interleaved rounds, medians kept.
- * The small helpers below are copied from bench/proxy.ts (it runs when imported), kept the same.
  *
  * Settings (environment): BENCH_DURATION (s per measurement, default 6), BENCH_WARMUP (s, 2),
  * BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_REFRESHES (sequential refreshes per store, 20),
  * BENCH_REFRESH_CONCURRENCY (20), BENCH_REFRESH_ROUNDS (rounds of concurrent refreshes, 5).
  * Merges its figures into bench/results.json under `sharedState`.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { CLIENT_ID, PATH, PUBLIC_ORIGIN, browserHeaders, cpus, load, median, pinToServerCpu, pinning, round, startRole, writeResults, type Run } from './harness.js';
 
-const PUBLIC_ORIGIN = 'https://www.example.test';
-const CLIENT_ID = 'bench-client';
-const PATH = '/api/orders/42?view=full';
 const AGENT = '/oauth-agent';
 const here = fileURLToPath(import.meta.url);
-const root = fileURLToPath(new URL('..', import.meta.url));
-const RESULTS = new URL('./results.json', import.meta.url);
 /** The store reads of one revocation check with back-channel logout on: the session, its IdP `sid`, its `sub` (src/core/session/revocation.ts). */
 const READS_PER_ROUND = 3;
 
@@ -67,91 +61,6 @@ async function child(role: string): Promise<void> {
 function serve(port: number): void {
   process.send!({ port });
   process.on('disconnect', () => process.exit(0));
-}
-
-// --- helpers (as in bench/proxy.ts) -----------------------------------------------------------
-
-const pin = existsSync('/usr/bin/taskset') || existsSync('/bin/taskset') ? 'taskset' : undefined;
-const cpus = os.cpus().length;
-const pinning = pin !== undefined && cpus >= 2;
-
-async function startRole(role: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
-  const args = ['--import', 'tsx', here, role];
-  const options = { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[], env: { ...process.env, ...env }, cwd: root };
-  const proc = pinning ? spawn(pin!, ['-c', '1', process.execPath, ...args], options) : spawn(process.execPath, args, options);
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.once('error', reject);
-    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-    proc.on('message', (m: { port?: number }) => m.port && resolve(m.port));
-  });
-  return { proc, url: `http://127.0.0.1:${port}` };
-}
-
-/** User plus system CPU time of a process in milliseconds, from /proc (Linux); undefined elsewhere. */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
-}
-
-interface Run {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  cpuPerRequestUs: Record<string, number | undefined>;
-}
-
-/** autocannon (on CPU 0) against `url`; the CPU time of each watched process around it. */
-async function load(url: string, headers: Record<string, string>, seconds: number, connections: number, watch: Record<string, number | undefined>): Promise<Run> {
-  const cli = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
-  const args = [cli, '--json', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
-  const command = pinning ? [pin!, '-c', '0', process.execPath, ...args] : [process.execPath, ...args];
-  const before = Object.fromEntries(Object.entries(watch).map(([name, pid]) => [name, cpuMs(pid)]));
-  const proc = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d));
-  proc.stderr!.resume();
-  await new Promise((resolve) => proc.on('exit', resolve));
-  const result = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
-  const total = result.requests.total;
-  const cpuPerRequestUs: Record<string, number | undefined> = {};
-  for (const [name, pid] of Object.entries(watch)) {
-    const a = before[name];
-    const b = cpuMs(pid);
-    cpuPerRequestUs[name] = a === undefined || b === undefined ? undefined : Math.round(((b - a) * 1000) / total);
-  }
-  return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, requests: total, non2xx: result.non2xx, errors: result.errors, cpuPerRequestUs };
-}
-
-function round(n: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function browserHeaders(cookie: string): Record<string, string> {
-  return {
-    accept: 'application/json',
-    'accept-language': 'en-GB,en;q=0.9',
-    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
-    'sec-fetch-site': 'same-origin',
-    'sec-fetch-mode': 'cors',
-    'sec-fetch-dest': 'empty',
-    'token-handler-version': '1',
-    cookie: `${cookie}; theme=dark; consent=1`,
-  };
 }
 
 // --- a session: its cookies, kept up to date across refreshes ----------------------------------
@@ -240,7 +149,7 @@ async function main(): Promise<void> {
   const redis = await RedisServer.start();
   const redisPid = Number(/process_id:(\d+)/.exec(await redis.cli('INFO', 'server'))?.[1]);
   // redis-server with the servers, every thread of it.
-  if (pinning) execFileSync(pin!, ['-a', '-p', '-c', '1', String(redisPid)], { stdio: 'ignore' });
+  pinToServerCpu(redisPid);
   const clientSecret = randomBytes(32).toString('base64url');
   const provider = await startDemoProvider({
     port: 0,
@@ -256,7 +165,7 @@ async function main(): Promise<void> {
   });
   const children: ChildProcess[] = [];
   try {
-    const upstream = await startRole('upstream');
+    const upstream = await startRole(here, 'upstream');
     children.push(upstream.proc);
     const env = {
       TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
@@ -268,9 +177,9 @@ async function main(): Promise<void> {
     };
     const withRedis = { ...env, TH_SESSION_STORE: redis.url, TH_BACKCHANNEL_LOGOUT: 'on', TH_REVOCATION_CACHE_TTL: String(cacheTtl) };
     const handlers = {
-      memory: await startRole('token-handler', env),
-      redis: await startRole('token-handler', withRedis),
-      redis_no_cache: await startRole('token-handler', { ...withRedis, TH_REVOCATION_CACHE_TTL: '0' }),
+      memory: await startRole(here, 'token-handler', env),
+      redis: await startRole(here, 'token-handler', withRedis),
+      redis_no_cache: await startRole(here, 'token-handler', { ...withRedis, TH_REVOCATION_CACHE_TTL: '0' }),
     };
     children.push(...Object.values(handlers).map((h) => h.proc));
     const sessions = Object.fromEntries(Object.entries(handlers).map(([name, h]) => [name, new Session(h.url)])) as Record<keyof typeof handlers, Session>;
@@ -289,7 +198,7 @@ async function main(): Promise<void> {
         const headers = browserHeaders(sessions[name as keyof typeof handlers].cookieHeader('/api'));
         if (warmup > 0) await load(h.url + PATH, headers, warmup, connections, {});
         const before = await commandCalls(redis);
-        const run = await load(h.url + PATH, headers, seconds, connections, { proxy: h.proc.pid, upstream: upstream.proc.pid, redis: redisPid });
+        const run = await load(h.url + PATH, headers, seconds, connections, { proxy: h.proc, upstream: upstream.proc, redis: { pid: redisPid } });
         const storeCalls = callsBetween(before, await commandCalls(redis));
         if (run.non2xx > 0 || run.errors > 0) throw new Error(`${name}: ${run.non2xx} non-2xx answers and ${run.errors} errors`);
         runs[name]!.push({ ...run, storeCalls });
@@ -383,8 +292,7 @@ async function main(): Promise<void> {
         one_provider_refresh_per_generation: refresh.concurrent.redis.max_provider_refreshes_per_round === 1 && refresh.concurrent.memory.max_provider_refreshes_per_round === 1,
       },
     };
-    const existing = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>) : {};
-    writeFileSync(RESULTS, JSON.stringify({ ...existing, sharedState }, null, 2) + '\n');
+    writeResults({ sharedState });
 
     console.log('');
     for (const [name, p] of Object.entries(proxied)) console.log(`${name.padEnd(15)} ${String(p.rps).padStart(6)} req/s  p50 ${p.p50_ms} ms  p99 ${p.p99_ms} ms  proxy CPU ${p.proxy_cpu_us_per_request} µs/request  redis CPU ${p.redis_cpu_us_per_request} µs/request  store ops ${p.store_ops_per_run} per ${seconds} s run (${p.store_ops_per_request}/request)`);

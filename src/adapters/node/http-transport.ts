@@ -7,7 +7,7 @@
  * `Content-Encoding`; this never follows a redirect and never decodes: the answer streams the
  * upstream's bytes as they come, with backpressure both ways.
  */
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
