@@ -29,8 +29,10 @@ interface Results {
 const TARGETS: readonly [string, string][] = [
   ['a_direct', '(a) upstream directly'],
   ['b_token_handler', '(b) through the token handler'],
+  ['b_token_handler_undici', '(b-undici) the token handler with the undici client'],
   ['b_public_route', "(b') token handler, public route"],
   ['c_plain_proxy', '(c) plain Node proxy, `http.request`'],
+  ['c_plain_proxy_undici', "(c'') plain Node proxy, undici `Pool`"],
   ['c_plain_proxy_fetch', "(c') plain Node proxy, `fetch`"],
   ['d_no_introspection', '(d) phantom tokens: a route without introspection'],
   ['d_introspect_hit', "(d') an `introspect` route, cache hit"],
@@ -58,6 +60,11 @@ export function renderBenchDocs(results: Results = JSON.parse(readFileSync(BENCH
     `- **b/c = ${results.ratios['b_over_c']}** (${results.cpu_bound_ratios['b_over_c']} from CPU per request)` +
       (b && bp && c ? `; b'/c = ${(bp.rps / c.rps).toFixed(2)}` : '') +
       `; b/c' = ${results.ratios['b_over_c_fetch']}; b/a = ${results.ratios['b_over_a']}.`,
+    ...(results.ratios['b_over_c_undici'] !== undefined
+      ? [
+          `- **Against the undici forwarder** (c''), the yardstick issue 15 adds (c''/c = ${results.ratios['c_undici_over_c']}): b/c'' = ${results.ratios['b_over_c_undici']} (${results.cpu_bound_ratios['b_over_c_undici']} from CPU); with the undici client, b-undici/c'' = **${results.ratios['b_undici_over_c_undici']}** (${results.cpu_bound_ratios['b_undici_over_c_undici']} from CPU) and b-undici/c = **${results.ratios['b_undici_over_c']}** (${results.cpu_bound_ratios['b_undici_over_c']} from CPU).`,
+        ]
+      : []),
     `- **The cookie work** in a tight loop: ${cookie['total']} µs of CPU per request (unsealing ${cookie['unseal']} µs; ${cookie['unseal_with_web_crypto']} µs with Web Crypto, as on Workers)` +
       (results.session_cpu_in_server_us !== undefined ? `; inside the running server a session route costs ${results.session_cpu_in_server_us} µs more than a public one.` : '.'),
     ...(results.introspection
@@ -133,5 +140,42 @@ export function renderSharedStateDocs(results: { readonly sharedState?: SharedSt
     `- **Store operations** on the proxy path: at most ${s.bound.max_ops_per_run} per run (Redis's \`INFO commandstats\`); the bound is one round of ${s.bound.reads_per_round} reads (the session, its IdP \`sid\`, its \`sub\`) per session per \`TH_REVOCATION_CACHE_TTL\` per instance, ${s.bound.allowed_ops_per_run} in a run.`,
     `- **A coordinated refresh** takes ${seq.redis.p50_ms} ms with Redis against ${seq.memory.p50_ms} ms with the memory store (p50, the provider's token call included): ${s.refresh.redis_added_latency_ms >= 0 ? `${s.refresh.redis_added_latency_ms} ms more` : `no more (${s.refresh.redis_added_latency_ms} ms: within the noise)`}, for ${seq.redis.store_ops_per_refresh} store operations (the lease, the result, the revocation reads).`,
     `- **${con.redis.concurrency} concurrent refreshes of one session**: all 200, ${con.redis.max_provider_refreshes_per_round} refresh at the provider; with Redis p50 ${con.redis.p50_ms} ms and the slowest ${con.redis.slowest_p50_ms} ms (one alone: ${con.redis.single_p50_ms} ms), with the memory store ${con.memory.p50_ms} ms and ${con.memory.slowest_p50_ms} ms (alone: ${con.memory.single_p50_ms} ms).`,
+  ].join('\n');
+}
+
+interface ChangeRow {
+  readonly label: string;
+  readonly commit: string;
+  readonly what: string;
+  readonly from?: string;
+  readonly rps: number;
+  readonly proxy_cpu_us: number;
+  readonly over_c: number;
+  readonly over_c_cpu: number;
+  readonly over_c_undici: number;
+  readonly over_c_undici_cpu: number;
+  readonly delta_proxy_cpu_us?: number;
+}
+/** What bench/changes.ts writes under `changes`. */
+interface ChangesResults {
+  readonly date: string;
+  readonly settings: { readonly seconds: number; readonly rounds: number; readonly connections: number };
+  readonly yardsticks: Readonly<Record<'c_plain_proxy' | 'c_plain_proxy_undici', { readonly rps: number; readonly proxy_cpu_us: number }>>;
+  readonly rows: readonly ChangeRow[];
+}
+
+/** The README's table of each proxy change's own effect (issue 15), from `changes` in bench/results.json (bench/changes.ts). */
+export function renderChangesDocs(results: { readonly changes?: ChangesResults } = JSON.parse(readFileSync(BENCH_RESULTS, 'utf8')) as { changes?: ChangesResults }): string {
+  const r = results.changes;
+  if (!r) return 'Not measured yet: run `npm run bench:changes`, then `npm run docs`.';
+  const c = r.yardsticks.c_plain_proxy;
+  const cu = r.yardsticks.c_plain_proxy_undici;
+  const signed = (v: number | undefined) => (v === undefined ? '–' : `${v > 0 ? '+' : ''}${v} µs`);
+  return [
+    `From \`bench/results.json\` (\`changes\`, ${r.date.slice(0, 10)}; ${r.settings.rounds} interleaved rounds of ${r.settings.seconds} s per server, ${r.settings.connections} connections; \`npm run bench:changes\`). The yardsticks in the same run: (c) node:http forwarder ${n(c.rps)} req/s, ${c.proxy_cpu_us} µs of CPU per request; (c'') undici forwarder ${n(cu.rps)} req/s, ${cu.proxy_cpu_us} µs.`,
+    '',
+    '| Server | Commit | The change | req/s | proxy CPU per request | its own effect (against) | /c | /c (CPU) | /c\'\' | /c\'\' (CPU) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...r.rows.map((row) => `| \`${row.label}\` | \`${row.commit}\` | ${row.what} | ${n(row.rps)} | ${row.proxy_cpu_us} µs | ${signed(row.delta_proxy_cpu_us)}${row.from ? ` (\`${row.from}\`)` : ''} | ${row.over_c} | ${row.over_c_cpu} | ${row.over_c_undici} | ${row.over_c_undici_cpu} |`),
   ].join('\n');
 }

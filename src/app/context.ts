@@ -21,7 +21,7 @@ export interface TokenHandlerDeps<B extends object = object> {
   /** Where JSON log lines go (default: console.log). */
   readonly logSink: LogSink;
   /**
-   * Sends API calls upstream from the Hono route: exactly one per platform (node:http on Node).
+   * Sends API calls upstream from the Hono route: one per platform (undici's Pool on Node, or node:http if chosen).
    * Default: fetch, as on Workers. Ignored when `handOff` is set.
    */
   readonly transport?: UpstreamTransport<WebBody, WebBody>;

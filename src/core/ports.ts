@@ -80,7 +80,7 @@ export interface UpstreamAnswer<ResponseBody> {
 }
 
 /**
- * Sends one API call upstream: exactly one per platform (node:http on Node, fetch on Workers).
+ * Sends one API call upstream: one per platform (undici's Pool on Node, or node:http if chosen; fetch on Workers).
  * It follows no redirect and decodes no body; it rejects when the upstream cannot be reached, does
  * not answer within `timeout`, or answers with a status HTTP cannot carry. Lambda@Edge has none:
  * CloudFront forwards the rewritten request itself.

@@ -5,8 +5,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, SHARED_STATE_BEGIN, SHARED_STATE_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
-import { renderSharedStateDocs } from '../../scripts/bench-docs.js';
+import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, SHARED_STATE_BEGIN, SHARED_STATE_END, CHANGES_BEGIN, CHANGES_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
+import { renderChangesDocs, renderSharedStateDocs } from '../../scripts/bench-docs.js';
 import { REASONS } from '../../src/core/errors.js';
 import { SETTINGS } from '../../src/config/schema.js';
 
@@ -50,6 +50,14 @@ describe('the configuration docs', () => {
     expect(scaling).toContain(SHARED_STATE_BEGIN);
     expect(scaling).toContain(SHARED_STATE_END);
     expect(renderSharedStateDocs({})).toMatch(/^Not measured yet/);
+  });
+
+  it("README.md's proxy section holds each change's figures between their markers, and says so when bench/results.json has none", async () => {
+    const readme = await readFile(README, 'utf8');
+    const proxy = readme.slice(readme.indexOf('\n## The API proxy'), readme.indexOf('\n## ', readme.indexOf('\n## The API proxy') + 1));
+    expect(proxy).toContain(CHANGES_BEGIN);
+    expect(proxy).toContain(CHANGES_END);
+    expect(renderChangesDocs({})).toMatch(/^Not measured yet/);
   });
 
   it('lists every setting of the schema in the README table, once', async () => {

@@ -1,6 +1,6 @@
 /**
- * The default upstream client on Node (undici-transport.ts is the other, chosen by
- * `upstreamClient: 'undici'`): node:http/https with a keep-alive pool, for both of Node's
+ * The other upstream client on Node (undici-transport.ts is the default; this one is chosen by
+ * `upstreamClient: 'node-http'`): node:http/https with a keep-alive pool, for both of Node's
  * shells (the fast path pipes Node streams; the Hono route, when the app is mounted by `fetch`,
  * passes Web streams through `webBodies`). Node's fetch (undici) costs several times the CPU of
  * http.request per call (bench/proxy.ts) and decodes gzip/br bodies while keeping

@@ -1,6 +1,7 @@
 /**
- * createNodeTokenHandler's `upstreamClient` option: 'undici' sends API calls through undici's Pool
- * on both shells (the fast path and the Hono route); without it, node:http as before. Told apart
+ * createNodeTokenHandler's `upstreamClient` option: API calls go through undici's Pool on both
+ * shells (the fast path and the Hono route) by default and with 'undici'; with 'node-http' through
+ * node:http. Told apart
  * by what each client writes on the wire: node:http names the Host line `Host`, undici `host`.
  */
 import { once } from 'node:events';
@@ -61,8 +62,15 @@ describe("createNodeTokenHandler's upstream client", () => {
     ]);
   });
 
-  it('is node:http by default', async () => {
+  it("is undici's Pool by default", async () => {
     expect(await through(createNodeTokenHandler(config(), quiet))).toEqual([
+      { hostLine: 'host', body: 'hello' },
+      { hostLine: 'host', body: 'hello!' },
+    ]);
+  });
+
+  it("is node:http with upstreamClient 'node-http'", async () => {
+    expect(await through(createNodeTokenHandler(config(), quiet, { upstreamClient: 'node-http' }))).toEqual([
       { hostLine: 'Host', body: 'hello' },
       { hostLine: 'Host', body: 'hello!' },
     ]);
