@@ -26,7 +26,7 @@ const proxyBench = fileURLToPath(new URL('./proxy.ts', import.meta.url));
 /**
  * Issue 15's changes in the order they landed: before any of them, then one at a time. The log
  * path and the hot-path changes were made side by side from the same start, so each is measured
- * on its own from there; `main` is all of them together (and, with `undici`, the other client).
+ * on its own from there; `main_node_http` is all of them together, and `main` adds the undici client.
  */
 const DEFAULT_CHANGES: readonly Change[] = [
   { label: 'before', rev: 'c0cc975', what: 'the session start: node:http client, undici Headers, a JSON.stringify log line per request' },
@@ -37,7 +37,8 @@ const DEFAULT_CHANGES: readonly Change[] = [
   { label: 'origin_once', rev: 'e50b2e7', from: 'header_bag', what: "each route's upstream URL parsed once, not per call" },
   { label: 'fewer_closures', rev: 'b82b0ab', from: 'origin_once', what: 'fewer closures and promises per request' },
   { label: 'keep_alive_set', rev: '4a2bda9', from: 'fewer_closures', what: "no token set for 'Connection: keep-alive'" },
-  { label: 'main', rev: 'HEAD', from: 'before', what: 'all of them together, node:http client' },
+  { label: 'main_node_http', rev: 'HEAD', from: 'before', what: 'all of the above together, with the node:http client', env: { BENCH_UPSTREAM_CLIENT: 'node-http' } },
+  { label: 'main', rev: 'HEAD', from: 'main_node_http', what: "…and undici's Pool as the client (the default)" },
 ];
 
 interface Change {
@@ -46,6 +47,8 @@ interface Change {
   /** The row this change was made on, whose figures its delta is against. */
   readonly from?: string;
   readonly what: string;
+  /** More settings for this server (bench/proxy.ts's token-handler role reads BENCH_UPSTREAM_CLIENT). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 function git(...args: string[]): string {
@@ -108,19 +111,15 @@ async function main(): Promise<void> {
     roles.push(plain, plainUndici);
     const servers: Record<string, Role> = {};
     for (const tree of trees) {
-      servers[tree.label] = await startRole(join(tree.dir, 'bench/proxy.ts'), 'token-handler', env, tree.dir);
+      servers[tree.label] = await startRole(join(tree.dir, 'bench/proxy.ts'), 'token-handler', { ...env, ...tree.env }, tree.dir);
       roles.push(servers[tree.label]!);
     }
-    const last = trees.at(-1)!;
-    const undici = await startRole(join(last.dir, 'bench/proxy.ts'), 'token-handler', { ...env, BENCH_UPSTREAM_CLIENT: 'undici' }, last.dir);
-    roles.push(undici);
 
     const headers = browserHeaders(await login(servers[trees[0]!.label]!.url));
     const targets: Record<string, { url: string; proc: Role['proc'] }> = {
       c_plain_proxy: { url: plain.url + PATH, proc: plain.proc },
       c_plain_proxy_undici: { url: plainUndici.url + PATH, proc: plainUndici.proc },
       ...Object.fromEntries(trees.map((t) => [t.label, { url: servers[t.label]!.url + PATH, proc: servers[t.label]!.proc }])),
-      [`${last.label}_undici`]: { url: undici.url + PATH, proc: undici.proc },
     };
     // Every server answers the session's request with 200 before anything is measured.
     for (const [name, t] of Object.entries(targets)) {
@@ -157,7 +156,7 @@ async function main(): Promise<void> {
     // Throughput on a saturated core is set by proxy + upstream CPU per request: the steadier ratio.
     const cpuRatio = (t: { proxy_cpu_us: number; upstream_cpu_us: number }, yardstick: { proxy_cpu_us: number; upstream_cpu_us: number }) =>
       round((yardstick.proxy_cpu_us + yardstick.upstream_cpu_us) / (t.proxy_cpu_us + t.upstream_cpu_us));
-    const rows = [...trees, { label: `${last.label}_undici`, commit: last.commit, from: last.label, what: `${last.what}, with the undici client` }].map((row) => {
+    const rows = trees.map((row) => {
       const s = summary[row.label]!;
       const from = row.from === undefined ? undefined : summary[row.from];
       return {

@@ -9,8 +9,9 @@
  *   (c) through a plain Node reverse proxy that only forwards: node:http + http.request with a
  *       keep-alive agent, the classic yardstick; and (c') the same with fetch, which is what the
  *       token handler forwards with, to tell the cost of the fetch API from the cost of our work;
- *       (c'') the same forwarder on undici's Pool, the faster yardstick (issue 15), and (b-undici)
- *       the token handler's server with its undici client (`upstreamClient: 'undici'`).
+ *       (c'') the same forwarder on undici's Pool, the faster yardstick (issue 15), and (b-node-http)
+ *       the token handler's server with its other client (`upstreamClient: 'node-http'`; (b) runs
+ *       the default, undici's Pool).
  * Load comes from autocannon. Then a tight loop over the proxy's own per-request functions
  * (path checks, unseal, header rewriting, a DPoP proof as TH_DPOP makes one per call, an
  * introspection cache hit) measures their CPU time per request.
@@ -80,7 +81,9 @@ async function child(role: string): Promise<void> {
     let otherFetches = 0;
     // BENCH_METRICS=1: with the Prometheus metrics on, to measure their cost on the proxy path.
     const metrics = process.env['BENCH_METRICS'] === '1' ? (await import('../src/adapters/node/prometheus-metrics.js')).createPrometheusMetrics().metrics : undefined;
-    const upstreamClient = process.env['BENCH_UPSTREAM_CLIENT'] === 'undici' ? 'undici' : 'node-http';
+    // BENCH_UPSTREAM_CLIENT=node-http|undici: that client; otherwise the default, as production runs it.
+    const client = process.env['BENCH_UPSTREAM_CLIENT'];
+    const options = client === 'node-http' || client === 'undici' ? { upstreamClient: client as 'node-http' | 'undici' } : {};
     const app = createNodeTokenHandler(parseConfig(process.env), {
       ...(metrics ? { metrics } : {}),
       // API calls go through the adapter's own node:http client; this fetch is for the IdP only
@@ -89,7 +92,7 @@ async function child(role: string): Promise<void> {
         otherFetches++;
         return fetch(input, init);
       },
-    }, { upstreamClient });
+    }, options);
     const running = await startNodeServer(app.listener, { port: 0, hostname: '127.0.0.1' });
     serve(running.port, () => ({ otherFetches, derivations: app.agent.sealer.derivations }));
     return;
@@ -304,7 +307,7 @@ async function main(): Promise<void> {
     const plain = await startRole(here, 'plain-proxy', { BENCH_UPSTREAM: upstream.url });
     const plainFetch = await startRole(here, 'plain-proxy-fetch', { BENCH_UPSTREAM: upstream.url });
     const plainUndici = await startRole(here, 'plain-proxy-undici', { BENCH_UPSTREAM: upstream.url });
-    const tokenHandlerUndici = await startRole(here, 'token-handler', { ...env, BENCH_UPSTREAM_CLIENT: 'undici' });
+    const tokenHandlerNodeHttp = await startRole(here, 'token-handler', { ...env, BENCH_UPSTREAM_CLIENT: 'node-http' });
     // Phantom tokens: opaque tokens from the second provider; /plain without introspection for comparison.
     const phantomEnv = {
       ...env,
@@ -315,7 +318,7 @@ async function main(): Promise<void> {
     };
     const phantom = await startRole(here, 'token-handler', phantomEnv);
     const phantomMiss = await startRole(here, 'token-handler', { ...phantomEnv, TH_INTROSPECTION_CACHE_TTL: '0' });
-    children.push(tokenHandler.proc, plain.proc, plainFetch.proc, plainUndici.proc, tokenHandlerUndici.proc, phantom.proc, phantomMiss.proc);
+    children.push(tokenHandler.proc, plain.proc, plainFetch.proc, plainUndici.proc, tokenHandlerNodeHttp.proc, phantom.proc, phantomMiss.proc);
 
     const cookie = await login(tokenHandler.url);
     const headers = browserHeaders(cookie);
@@ -338,7 +341,7 @@ async function main(): Promise<void> {
     const targets = {
       a_direct: { url: upstream.url + PATH, headers, watch: { upstream: upstream.proc } },
       b_token_handler: { url: tokenHandler.url + PATH, headers, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
-      b_token_handler_undici: { url: tokenHandlerUndici.url + PATH, headers, watch: { proxy: tokenHandlerUndici.proc, upstream: upstream.proc } },
+      b_token_handler_node_http: { url: tokenHandlerNodeHttp.url + PATH, headers, watch: { proxy: tokenHandlerNodeHttp.proc, upstream: upstream.proc } },
       b_public_route: { url: tokenHandler.url + PATH.replace('/api/', '/pub/'), headers, watch: { proxy: tokenHandler.proc, upstream: upstream.proc } },
       c_plain_proxy: { url: plain.url + PATH, headers, watch: { proxy: plain.proc, upstream: upstream.proc } },
       c_plain_proxy_undici: { url: plainUndici.url + PATH, headers, watch: { proxy: plainUndici.proc, upstream: upstream.proc } },
@@ -408,8 +411,8 @@ async function main(): Promise<void> {
       b_over_c: round(summary.b_token_handler.rps / summary.c_plain_proxy.rps),
       b_over_c_fetch: round(summary.b_token_handler.rps / summary.c_plain_proxy_fetch.rps),
       b_over_c_undici: round(summary.b_token_handler.rps / summary.c_plain_proxy_undici.rps),
-      b_undici_over_c: round(summary.b_token_handler_undici.rps / summary.c_plain_proxy.rps),
-      b_undici_over_c_undici: round(summary.b_token_handler_undici.rps / summary.c_plain_proxy_undici.rps),
+      b_node_http_over_c: round(summary.b_token_handler_node_http.rps / summary.c_plain_proxy.rps),
+      b_node_http_over_c_undici: round(summary.b_token_handler_node_http.rps / summary.c_plain_proxy_undici.rps),
       c_undici_over_c: round(summary.c_plain_proxy_undici.rps / summary.c_plain_proxy.rps),
     };
     // The same ratios from CPU time per request (proxy + upstream sharing one core): what throughput
@@ -419,8 +422,8 @@ async function main(): Promise<void> {
       b_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler)),
       b_over_c_fetch: round(cpuOf(summary.c_plain_proxy_fetch) / cpuOf(summary.b_token_handler)),
       b_over_c_undici: round(cpuOf(summary.c_plain_proxy_undici) / cpuOf(summary.b_token_handler)),
-      b_undici_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler_undici)),
-      b_undici_over_c_undici: round(cpuOf(summary.c_plain_proxy_undici) / cpuOf(summary.b_token_handler_undici)),
+      b_node_http_over_c: round(cpuOf(summary.c_plain_proxy) / cpuOf(summary.b_token_handler_node_http)),
+      b_node_http_over_c_undici: round(cpuOf(summary.c_plain_proxy_undici) / cpuOf(summary.b_token_handler_node_http)),
     };
     // Phantom tokens: what introspection adds to the same token handler's route without it.
     const proxyCpu = (t: { proxy_cpu_us_per_request?: number }) => t.proxy_cpu_us_per_request ?? 0;
@@ -461,7 +464,7 @@ async function main(): Promise<void> {
     console.log('');
     for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(20)} ${String(s.rps).padStart(6)} req/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms${s.proxy_cpu_us_per_request !== undefined ? `  proxy CPU ${s.proxy_cpu_us_per_request} µs/request` : ''}`);
     console.log(`b/a ${ratios.b_over_a}  b/c ${ratios.b_over_c}  b/c' (fetch) ${ratios.b_over_c_fetch}   from CPU per request: b/c ${cpuBoundRatios.b_over_c}  b/c' ${cpuBoundRatios.b_over_c_fetch}`);
-    console.log(`undici: b/c'' ${ratios.b_over_c_undici}  b-undici/c ${ratios.b_undici_over_c}  b-undici/c'' ${ratios.b_undici_over_c_undici}  c''/c ${ratios.c_undici_over_c}   from CPU per request: b/c'' ${cpuBoundRatios.b_over_c_undici}  b-undici/c ${cpuBoundRatios.b_undici_over_c}  b-undici/c'' ${cpuBoundRatios.b_undici_over_c_undici}`);
+    console.log(`undici: b/c'' ${ratios.b_over_c_undici}  c''/c ${ratios.c_undici_over_c}; the node:http client: b-node-http/c ${ratios.b_node_http_over_c}  b-node-http/c'' ${ratios.b_node_http_over_c_undici}   from CPU per request: b/c'' ${cpuBoundRatios.b_over_c_undici}  b-node-http/c ${cpuBoundRatios.b_node_http_over_c}`);
     console.log(`cookie work, CPU per request (µs): ${JSON.stringify(loop.us_per_request)}; in the server, a session route costs ${results.session_cpu_in_server_us} µs more than a public one`);
     console.log(`phantom tokens: a cache hit costs ${introspection.hit_cost_us} µs of proxy CPU, a miss ${introspection.miss_cost_us} µs (plus the provider's); hit/c ${introspection.hit_over_c}, miss/c ${introspection.miss_over_c}`);
     console.log(`checks: ${JSON.stringify(results.checks)}  targets: ${JSON.stringify(results.targets)}`);

@@ -29,7 +29,7 @@ interface Results {
 const TARGETS: readonly [string, string][] = [
   ['a_direct', '(a) upstream directly'],
   ['b_token_handler', '(b) through the token handler'],
-  ['b_token_handler_undici', '(b-undici) the token handler with the undici client'],
+  ['b_token_handler_node_http', '(b-node-http) the token handler with its `node:http` client'],
   ['b_public_route', "(b') token handler, public route"],
   ['c_plain_proxy', '(c) plain Node proxy, `http.request`'],
   ['c_plain_proxy_undici', "(c'') plain Node proxy, undici `Pool`"],
@@ -62,7 +62,7 @@ export function renderBenchDocs(results: Results = JSON.parse(readFileSync(BENCH
       `; b/c' = ${results.ratios['b_over_c_fetch']}; b/a = ${results.ratios['b_over_a']}.`,
     ...(results.ratios['b_over_c_undici'] !== undefined
       ? [
-          `- **Against the undici forwarder** (c''), the yardstick issue 15 adds (c''/c = ${results.ratios['c_undici_over_c']}): b/c'' = ${results.ratios['b_over_c_undici']} (${results.cpu_bound_ratios['b_over_c_undici']} from CPU); with the undici client, b-undici/c'' = **${results.ratios['b_undici_over_c_undici']}** (${results.cpu_bound_ratios['b_undici_over_c_undici']} from CPU) and b-undici/c = **${results.ratios['b_undici_over_c']}** (${results.cpu_bound_ratios['b_undici_over_c']} from CPU).`,
+          `- **Against the undici forwarder** (c''), the yardstick issue 15 adds (c''/c = ${results.ratios['c_undici_over_c']}): **b/c'' = ${results.ratios['b_over_c_undici']}** (${results.cpu_bound_ratios['b_over_c_undici']} from CPU). With the \`node:http\` client instead of undici's, b-node-http/c = ${results.ratios['b_node_http_over_c']} (${results.cpu_bound_ratios['b_node_http_over_c']} from CPU).`,
         ]
       : []),
     `- **The cookie work** in a tight loop: ${cookie['total']} µs of CPU per request (unsealing ${cookie['unseal']} µs; ${cookie['unseal_with_web_crypto']} µs with Web Crypto, as on Workers)` +
