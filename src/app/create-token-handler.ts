@@ -74,7 +74,7 @@ export function createTokenHandler<B extends object = object>(config: Config, pa
     : undefined;
   const shared = store
     ? {
-        revocations: createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now }),
+        revocations: createRevocations({ store, cacheTtlMs: config.revocationCacheTtl, now: deps.now, digest: deps.tokenDigest }),
         refreshes: refreshes!,
       }
     : refreshes
