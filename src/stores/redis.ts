@@ -183,9 +183,14 @@ export class RedisStore implements SessionStore {
     const pending = send(this.#connection);
     pending.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const unanswered = new TimeoutError();
+    let unanswered = false;
+    // The error only when it happens: an Error per command (its stack captured) was the largest
+    // share of the store's CPU with a read on every request (bench/shared-state.ts, a CPU profile).
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(unanswered), this.#commandTimeoutMs);
+      timer = setTimeout(() => {
+        unanswered = true;
+        reject(new TimeoutError());
+      }, this.#commandTimeoutMs);
     });
     try {
       const reply = await Promise.race([pending, timeout]);
@@ -195,7 +200,7 @@ export class RedisStore implements SessionStore {
       // Sent on a connection that is up, and nothing answered since: it is dead without having
       // closed (a failed-over primary, a dropped route), so make a new one rather than wait for
       // TCP to notice. A cluster client leaves this to its node clients and topology refreshes.
-      if (error === unanswered && !this.#cluster && this.#connection.isReady && this.#answers === answersBefore) this.#reconnect();
+      if (unanswered && !this.#cluster && this.#connection.isReady && this.#answers === answersBefore) this.#reconnect();
       throw this.#unavailable(command, error);
     } finally {
       clearTimeout(timer);
@@ -213,6 +218,8 @@ export class RedisStore implements SessionStore {
   }
 
   async #untilConnected(command: string): Promise<void> {
+    // Connected (nearly always): no timer and no race to set up.
+    if (this.#connection.isReady && !this.#reconnecting) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.#connectTimeoutMs);
