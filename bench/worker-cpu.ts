@@ -18,7 +18,8 @@
  * built, no network) are timed, median of 15 runs, after warming up what Node loads lazily and
  * workerd has built in (fetch, Request, Web Crypto, the module loader).
  *
- * Not run by `npm test`: it prints figures, it asserts nothing.
+ * Not run by `npm test`: it prints figures, it asserts nothing. Writes bench/results.json under `workers`
+ * (the README's Workers figures come from there: `npm run docs`).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,9 +27,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { startStack, DEMO_CREDENTIALS } from '../examples/start.js';
 import { startWorker, type RunningWorker } from '../examples/start-worker.js';
 import { TestBrowser, loginAtProvider } from '../test/helpers/browser.js';
+import { writeResults } from './harness.js';
 
 const REQUESTS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = 4;
@@ -142,7 +145,8 @@ function measureStartup(runs: number) {
       JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim()) as [number, number, number],
     );
     const median = (i: number) => samples.map((s) => s[i]!).sort((a, b) => a - b)[Math.floor(runs / 2)]!;
-    return { runs, bytes: readFileSync(bundle).length, importMs: median(0), firstRequestMs: median(1), secondRequestMs: median(2) };
+    const bytes = readFileSync(bundle);
+    return { runs, bytes: bytes.length, gzipBytes: gzipSync(bytes).length, importMs: median(0), firstRequestMs: median(1), secondRequestMs: median(2) };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -196,6 +200,17 @@ async function main(): Promise<void> {
     console.log(`\nstart-up, the deployed bundle (${startup.bytes} bytes) in fresh Node ${process.version} processes, median of ${startup.runs}:`);
     console.log(`  import (read, compile, evaluate) ${startup.importMs.toFixed(2)} ms; first request (bindings parsed, app built) ${startup.firstRequestMs.toFixed(2)} ms; second ${startup.secondRequestMs.toFixed(2)} ms`);
     console.log(`reproduce: npx tsx bench/worker-cpu.ts ${REQUESTS}   (node ${process.version}, wrangler 4.85.0)`);
+    const ms = (v: number) => Math.round(v * 100) / 100;
+    writeResults({
+      workers: {
+        command: `npx tsx bench/worker-cpu.ts ${REQUESTS}`,
+        date: new Date().toISOString(),
+        node: process.version,
+        scenarios: results.map((r) => ({ name: r.name, requests: r.count, cpu_ms: ms(r.cpuPerRequest), minus_floor_ms: r === results[0] ? undefined : ms(r.cpuPerRequest - floor), wall_ms: ms(r.wallPerRequest) })),
+        startup: { bundle_bytes: startup.bytes, bundle_gzip_bytes: startup.gzipBytes, runs: startup.runs, import_ms: ms(startup.importMs), first_request_ms: ms(startup.firstRequestMs), second_request_ms: ms(startup.secondRequestMs) },
+      },
+    });
+    console.log('wrote bench/results.json (workers)');
   } finally {
     await stack.close();
   }

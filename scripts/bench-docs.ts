@@ -179,3 +179,34 @@ export function renderChangesDocs(results: { readonly changes?: ChangesResults }
     ...r.rows.map((row) => `| \`${row.label}\` | \`${row.commit}\` | ${row.what} | ${n(row.rps)} | ${row.proxy_cpu_us} µs | ${signed(row.delta_proxy_cpu_us)}${row.from ? ` (\`${row.from}\`)` : ''} | ${row.over_c} | ${row.over_c_cpu} | ${row.over_c_undici} | ${row.over_c_undici_cpu} |`),
   ].join('\n');
 }
+
+interface WorkersResults {
+  readonly command: string;
+  readonly date: string;
+  readonly node: string;
+  readonly scenarios: readonly { readonly name: string; readonly requests: number; readonly cpu_ms: number; readonly minus_floor_ms?: number; readonly wall_ms: number }[];
+  readonly startup: { readonly bundle_bytes: number; readonly bundle_gzip_bytes: number; readonly runs: number; readonly import_ms: number; readonly first_request_ms: number; readonly second_request_ms: number };
+}
+
+/** The README's Workers figures ("Deploy to Cloudflare Workers" → "Measured"), from `workers` in bench/results.json (bench/worker-cpu.ts). */
+export function renderWorkersDocs(results: { readonly workers?: WorkersResults } = JSON.parse(readFileSync(BENCH_RESULTS, 'utf8')) as { workers?: WorkersResults }): string {
+  const w = results.workers;
+  if (!w) return 'Not measured yet: run `npx tsx bench/worker-cpu.ts 2000`, then `npm run docs`.';
+  const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+  const [floor, ...rest] = w.scenarios;
+  return [
+    `From \`bench/results.json\` (\`workers\`, ${w.date.slice(0, 10)}; Node ${w.node.replace(/^v/, '')}, wrangler 4.85.0; \`${w.command}\`):`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| Bundle (\`wrangler deploy --dry-run\`, minified) | **${kib(w.startup.bundle_bytes)} KiB, ${kib(w.startup.bundle_gzip_bytes)} KiB gzipped** (budget: 100 KiB gzipped) |`,
+    `| Start-up: importing the bundle (compile + evaluate) | **${w.startup.import_ms} ms** (V8 in a fresh Node process; median of ${w.startup.runs}) |`,
+    `| First request of an isolate (bindings parsed, app built) | **${w.startup.first_request_ms} ms**; the second ${w.startup.second_request_ms} ms |`,
+    '',
+    `CPU per request of the workerd processes${floor ? `, and beyond the floor of a no-op request (${floor.cpu_ms} ms: wrangler's dev proxy and workerd's own HTTP handling)` : ''}:`,
+    '',
+    '| Request | requests | CPU per request | beyond the floor |',
+    '|---|---|---|---|',
+    ...rest.map((r) => `| ${r.name} | ${n(r.requests)} | ${r.cpu_ms} ms | ${r.minus_floor_ms ?? '–'} ms |`),
+  ].join('\n');
+}

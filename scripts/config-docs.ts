@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FALSE_WORDS, PLATFORM_NAMES, SETTINGS, TRUE_WORDS, type SettingSpec } from '../src/config/schema.js';
 import { MIN_DISTINCT, MIN_SECRET_LENGTH, REPEAT_LENGTH } from '../src/config/secret-strength.js';
 import { reasonsMarkdown } from './reasons-table.js';
-import { renderBenchDocs, renderChangesDocs, renderSharedStateDocs } from './bench-docs.js';
+import { renderBenchDocs, renderChangesDocs, renderSharedStateDocs, renderWorkersDocs } from './bench-docs.js';
 
 export const README = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'README.md');
 export const BEGIN = '<!-- config-table:begin (generated from src/config/schema.ts by `npm run docs`; edit the schema, not this table) -->';
@@ -88,10 +88,14 @@ export const SHARED_STATE_END = '<!-- shared-state-figures:end -->';
 export const CHANGES_BEGIN = '<!-- change-figures:begin (generated from bench/results.json by `npm run docs`; run `npm run bench:changes` to measure again) -->';
 export const CHANGES_END = '<!-- change-figures:end -->';
 
+export const WORKERS_BEGIN = '<!-- worker-figures:begin (generated from bench/results.json by `npm run docs`; run `npx tsx bench/worker-cpu.ts 2000` to measure again) -->';
+export const WORKERS_END = '<!-- worker-figures:end -->';
+
 /** `readme` with the benchmark figures (the proxy's, each change's, and the shared state's in "Scaling out") between their markers replaced; throws when markers are missing. */
 export function withBenchDocs(readme: string): string {
   const proxy = replaceBetween(readme, BENCH_BEGIN, BENCH_END, renderBenchDocs());
-  return replaceBetween(replaceBetween(proxy, SHARED_STATE_BEGIN, SHARED_STATE_END, renderSharedStateDocs()), CHANGES_BEGIN, CHANGES_END, renderChangesDocs());
+  const changes = replaceBetween(replaceBetween(proxy, SHARED_STATE_BEGIN, SHARED_STATE_END, renderSharedStateDocs()), CHANGES_BEGIN, CHANGES_END, renderChangesDocs());
+  return replaceBetween(changes, WORKERS_BEGIN, WORKERS_END, renderWorkersDocs());
 }
 
 /** `readme` with the log reasons between their markers replaced; throws when the markers are missing. */

@@ -5,8 +5,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, SHARED_STATE_BEGIN, SHARED_STATE_END, CHANGES_BEGIN, CHANGES_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
-import { renderChangesDocs, renderSharedStateDocs } from '../../scripts/bench-docs.js';
+import { BEGIN, END, README, REASONS_BEGIN, REASONS_END, SHARED_STATE_BEGIN, SHARED_STATE_END, CHANGES_BEGIN, CHANGES_END, WORKERS_BEGIN, WORKERS_END, renderConfigDocs, withBenchDocs, withConfigDocs, withReasonsDocs } from '../../scripts/config-docs.js';
+import { renderChangesDocs, renderSharedStateDocs, renderWorkersDocs } from '../../scripts/bench-docs.js';
 import { REASONS } from '../../src/core/errors.js';
 import { SETTINGS } from '../../src/config/schema.js';
 
@@ -58,6 +58,14 @@ describe('the configuration docs', () => {
     expect(proxy).toContain(CHANGES_BEGIN);
     expect(proxy).toContain(CHANGES_END);
     expect(renderChangesDocs({})).toMatch(/^Not measured yet/);
+  });
+
+  it("README.md's Workers section holds the workerd figures between their markers, and says so when bench/results.json has none", async () => {
+    const readme = await readFile(README, 'utf8');
+    const workers = readme.slice(readme.indexOf('\n## Deploy to Cloudflare Workers'), readme.indexOf('\n## ', readme.indexOf('\n## Deploy to Cloudflare Workers') + 1));
+    expect(workers).toContain(WORKERS_BEGIN);
+    expect(workers).toContain(WORKERS_END);
+    expect(renderWorkersDocs({})).toMatch(/^Not measured yet/);
   });
 
   it('lists every setting of the schema in the README table, once', async () => {
