@@ -98,10 +98,55 @@ export function webBodies(transport: NodeTransport): UpstreamTransport<WebBody, 
   return {
     async send(call) {
       const answer = await transport.send(call);
-      return { ...answer, body: answer.body && (Readable.toWeb(answer.body) as unknown as WebBody) };
+      return { ...answer, body: answer.body && toWebBody(answer.body) };
     },
     discard(answer) {
       void answer.body?.cancel().catch(() => {});
     },
   };
+}
+
+/**
+ * A Node stream as a Web stream, with backpressure. Not `Readable.toWeb`: once the Web stream is
+ * cancelled (an answer let go of, a DPoP nonce retry), a stream destroyed with chunks still
+ * buffered emits them on its next turn, and Node's adapter then enqueues on a closed controller,
+ * an uncaught exception that would end the process. Here nothing is enqueued once it is over.
+ */
+export function toWebBody(body: Readable): WebBody {
+  let over = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        body.on('data', (chunk: Buffer) => {
+          if (over) return;
+          // A copy: Node may reuse the Buffer's pool after the event.
+          controller.enqueue(new Uint8Array(chunk));
+          if ((controller.desiredSize ?? 1) <= 0) body.pause();
+        });
+        body.once('end', () => {
+          if (over) return;
+          over = true;
+          controller.close();
+        });
+        // An error, or a close before the end (the upstream went away mid-answer): the reader must not wait for more.
+        const fail = (error?: Error) => {
+          if (over) return;
+          over = true;
+          controller.error(error ?? new Error('The upstream answer ended early'));
+        };
+        body.once('error', fail);
+        body.once('close', () => {
+          if (!body.readableEnded) fail(body.errored ?? undefined);
+        });
+      },
+      pull() {
+        body.resume();
+      },
+      cancel() {
+        over = true;
+        body.destroy();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+  );
 }
