@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLIENT_ID, PATH, PUBLIC_ORIGIN, browserHeaders, load, login, median, pinningNote, root, round, startRole, writeResults, type Role, type Run } from './harness.js';
+import { PATH, benchSettings, browserHeaders, startBenchProvider, load, login, median, pinningNote, root, round, startRole, writeResults, type Role, type Run } from './harness.js';
 
 const proxyBench = fileURLToPath(new URL('./proxy.ts', import.meta.url));
 
@@ -82,15 +82,7 @@ async function main(): Promise<void> {
       })
     : DEFAULT_CHANGES;
 
-  const { startDemoProvider } = await import('../examples/provider.js');
-  const { randomBytes } = await import('node:crypto');
-  const clientSecret = randomBytes(32).toString('base64url');
-  const provider = await startDemoProvider({
-    port: 0,
-    clients: [{ client_id: CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [`${PUBLIC_ORIGIN}/`], post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`] }],
-    accessTokenTtl: 3600,
-    apiAudience: 'http://127.0.0.1:8082',
-  });
+  const { provider, clientSecret } = await startBenchProvider();
   const base = mkdtempSync(join(tmpdir(), 'th-bench-changes-'));
   const trees: Tree[] = [];
   const roles: Role[] = [];
@@ -98,14 +90,7 @@ async function main(): Promise<void> {
     for (const change of list) trees.push(checkout(base, change));
     const upstream = await startRole(proxyBench, 'upstream');
     roles.push(upstream);
-    const env = {
-      TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
-      TH_ISSUER: provider.issuer,
-      TH_CLIENT_ID: CLIENT_ID,
-      TH_CLIENT_SECRET: clientSecret,
-      TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
-      TH_API_ROUTES: `/api=${upstream.url}/api`,
-    };
+    const env = benchSettings(provider.issuer, clientSecret, `/api=${upstream.url}/api`);
     const plain = await startRole(proxyBench, 'plain-proxy', { BENCH_UPSTREAM: upstream.url });
     const plainUndici = await startRole(proxyBench, 'plain-proxy-undici', { BENCH_UPSTREAM: upstream.url });
     roles.push(plain, plainUndici);

@@ -5,6 +5,7 @@
  * updates under its own keys only.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -165,6 +166,42 @@ export async function login(tokenHandler: string): Promise<string> {
   if (end.status !== 200 || !body.is_logged_in) throw new Error(`login/end answered ${end.status}`);
   // What a browser would send on /api: the access-token cookie (Path=/), never the agent-scoped ones.
   return end.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('__Host-th-at')).join('; ');
+}
+
+/** A demo provider (examples/provider.ts) with the bench's client (a fresh secret unless given), tokens that outlive any run, and `options` on top. */
+export async function startBenchProvider(options: { readonly opaqueAccessTokens?: boolean; readonly backchannelLogoutUri?: string; readonly clientSecret?: string } = {}) {
+  const { startDemoProvider } = await import('../examples/provider.js');
+  const clientSecret = options.clientSecret ?? randomBytes(32).toString('base64url');
+  const provider = await startDemoProvider({
+    port: 0,
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        redirect_uris: [`${PUBLIC_ORIGIN}/`],
+        post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`],
+        ...(options.backchannelLogoutUri ? { backchannel_logout_uri: options.backchannelLogoutUri } : {}),
+      },
+    ],
+    // Longer than the whole run, so the access token does not expire halfway.
+    accessTokenTtl: 3600,
+    apiAudience: 'http://127.0.0.1:8082',
+    ...(options.opaqueAccessTokens ? { opaqueAccessTokens: true } : {}),
+  });
+  return { provider, clientSecret };
+}
+
+/** The token handler's settings for the bench: this provider's client, fresh cookie keys, these routes. */
+export function benchSettings(issuer: string, clientSecret: string, apiRoutes: string): Record<string, string> {
+  return {
+    TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
+    TH_ISSUER: issuer,
+    TH_CLIENT_ID: CLIENT_ID,
+    TH_CLIENT_SECRET: clientSecret,
+    TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
+    TH_API_ROUTES: apiRoutes,
+  };
 }
 
 export function readResults(): Record<string, unknown> {

@@ -39,7 +39,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CLIENT_ID, PATH, PUBLIC_ORIGIN, browserHeaders, cpus, load, login, median, pinning, pinningNote, round, spawnOnServerCpu, startRole, writeResults, type Run } from './harness.js';
+import { CLIENT_ID, PATH, PUBLIC_ORIGIN, benchSettings, browserHeaders, startBenchProvider, cpus, load, login, median, pinning, pinningNote, round, spawnOnServerCpu, startRole, writeResults, type Run } from './harness.js';
 
 const here = fileURLToPath(import.meta.url);
 
@@ -272,34 +272,15 @@ async function main(): Promise<void> {
   const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
   const loopIterations = Number(process.env['BENCH_LOOP'] ?? 20000);
 
-  const { startDemoProvider } = await import('../examples/provider.js');
-  const { randomBytes } = await import('node:crypto');
-  const clientSecret = randomBytes(32).toString('base64url');
-  const provider = await startDemoProvider({
-    port: 0,
-    clients: [{ client_id: CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [`${PUBLIC_ORIGIN}/`], post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`] }],
-    // Longer than the whole run, so the access token does not expire halfway.
-    accessTokenTtl: 3600,
-    apiAudience: 'http://127.0.0.1:8082',
-  });
-  const opaqueProvider = await startDemoProvider({
-    port: 0,
-    clients: [{ client_id: CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [`${PUBLIC_ORIGIN}/`], post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`] }],
-    accessTokenTtl: 3600,
-    apiAudience: 'http://127.0.0.1:8082',
-    opaqueAccessTokens: true,
-  });
+  const { provider, clientSecret } = await startBenchProvider();
+  // The same client at a second provider that issues opaque access tokens (phantom tokens).
+  const opaqueProvider = (await startBenchProvider({ opaqueAccessTokens: true, clientSecret })).provider;
   const children: ChildProcess[] = [];
   try {
     const upstream = await startRole(here, 'upstream');
     children.push(upstream.proc);
     const env = {
-      TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
-      TH_ISSUER: provider.issuer,
-      TH_CLIENT_ID: CLIENT_ID,
-      TH_CLIENT_SECRET: clientSecret,
-      TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
-      TH_API_ROUTES: `/api=${upstream.url}/api,/pub=${upstream.url}/api`,
+      ...benchSettings(provider.issuer, clientSecret, `/api=${upstream.url}/api,/pub=${upstream.url}/api`),
       // The same upstream as a public route: the same work minus the unseal, to see its cost in place.
       TH_API_ROUTE_OPTIONS: '/pub=public',
     };

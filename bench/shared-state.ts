@@ -28,7 +28,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { CLIENT_ID, PATH, PUBLIC_ORIGIN, browserHeaders, cpus, load, median, pinToServerCpu, pinning, round, startRole, writeResults, type Run } from './harness.js';
+import { PATH, PUBLIC_ORIGIN, benchSettings, browserHeaders, startBenchProvider, cpus, load, median, pinToServerCpu, pinning, round, startRole, writeResults, type Run } from './harness.js';
 
 const AGENT = '/oauth-agent';
 const here = fileURLToPath(import.meta.url);
@@ -144,20 +144,12 @@ async function main(): Promise<void> {
   const cacheTtl = 5; // TH_REVOCATION_CACHE_TTL's default, set explicitly so the bound below is the one in force
 
   const { RedisServer } = await import('../test/stores/redis-server.js');
-  const { startDemoProvider } = await import('../examples/provider.js');
-  const { randomBytes } = await import('node:crypto');
   const redis = await RedisServer.start();
   const redisPid = Number(/process_id:(\d+)/.exec(await redis.cli('INFO', 'server'))?.[1]);
   // redis-server with the servers, every thread of it.
   pinToServerCpu(redisPid);
-  const clientSecret = randomBytes(32).toString('base64url');
-  const provider = await startDemoProvider({
-    port: 0,
-    // A back-channel logout URI as a deployment registers it: the provider puts `sid` in the ID token, the token handler keeps it.
-    clients: [{ client_id: CLIENT_ID, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic', redirect_uris: [`${PUBLIC_ORIGIN}/`], post_logout_redirect_uris: [`${PUBLIC_ORIGIN}/`], backchannel_logout_uri: `${PUBLIC_ORIGIN}${AGENT}/backchannel-logout` }],
-    accessTokenTtl: 3600,
-    apiAudience: 'http://127.0.0.1:8082',
-  });
+  // A back-channel logout URI as a deployment registers it: the provider puts `sid` in the ID token, the token handler keeps it.
+  const { provider, clientSecret } = await startBenchProvider({ backchannelLogoutUri: `${PUBLIC_ORIGIN}${AGENT}/backchannel-logout` });
   // Refreshes that reached the provider (it runs in this process).
   let providerRefreshes = 0;
   provider.provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
@@ -167,14 +159,7 @@ async function main(): Promise<void> {
   try {
     const upstream = await startRole(here, 'upstream');
     children.push(upstream.proc);
-    const env = {
-      TH_PUBLIC_ORIGIN: PUBLIC_ORIGIN,
-      TH_ISSUER: provider.issuer,
-      TH_CLIENT_ID: CLIENT_ID,
-      TH_CLIENT_SECRET: clientSecret,
-      TH_COOKIE_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
-      TH_API_ROUTES: `/api=${upstream.url}/api`,
-    };
+    const env = benchSettings(provider.issuer, clientSecret, `/api=${upstream.url}/api`);
     const withRedis = { ...env, TH_SESSION_STORE: redis.url, TH_BACKCHANNEL_LOGOUT: 'on', TH_REVOCATION_CACHE_TTL: String(cacheTtl) };
     const handlers = {
       memory: await startRole(here, 'token-handler', env),
