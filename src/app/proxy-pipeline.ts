@@ -143,13 +143,8 @@ function pathOf(target: string): string {
 
 export function createProxyPipeline(config: Config, agent: Agent, log: RequestLog, tokenStep: TokenStep): ProxyPipeline {
   const routes = config.apiRoutes;
-  // Each route's upstream parsed once, on its first call: every call's origin and path come from it.
-  const bases = new Map<ApiRoute, UpstreamBase>();
-  const baseOf = (route: ApiRoute): UpstreamBase => {
-    let base = bases.get(route);
-    if (base === undefined) bases.set(route, (base = parseUpstreamBase(route.upstream)));
-    return base;
-  };
+  // Each route's upstream parsed once, here: every call's origin and path come from it.
+  const bases = new Map<ApiRoute, UpstreamBase>(routes.map((route) => [route, parseUpstreamBase(route.upstream)]));
 
   /** The route for a raw path; a path that reaches a route only once resolved (`/x/../api`) is a traversal. */
   function route(path: string): RouteMatch | 'traversal' | undefined {
@@ -187,7 +182,7 @@ export function createProxyPipeline(config: Config, agent: Agent, log: RequestLo
     // Only a credential with headers of its own (DPoP) makes the call wait once more.
     if (credential?.headersFor) setCallHeaders(upstream.headers, await credential.headersFor({ method, url: upstream.url }));
     const bodyless = method === 'GET' || method === 'HEAD';
-    const base = baseOf(match.route);
+    const base = bases.get(match.route)!;
     return {
       kind: 'forward',
       route: match.route,
